@@ -1,0 +1,41 @@
+# hoso: the two commands a newcomer needs are `make run` and `make test`.
+GO       ?= go
+DATA     ?= hoso-data
+FUZZTIME ?= 5s
+
+.PHONY: run test build lint vet fuzz bench clean
+
+## run: serve the ledger on the embedded default (NATS + SQLite under ./hoso-data)
+run:
+	$(GO) run ./cmd/hoso serve --data $(DATA)
+
+## test: formatting, vet, staticcheck, the whole suite with -race, then brief fuzzing
+test: lint
+	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) fuzz
+
+## build: the one binary, in ./bin/hoso
+build:
+	$(GO) build -o bin/hoso ./cmd/hoso
+
+## lint: gofmt, go vet, staticcheck
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+## fuzz: run every decoder's fuzz target briefly
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePayload$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzCalendarFile$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzUnitsCSV$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzSubjectToken$$' -fuzztime $(FUZZTIME) ./eventstore
+
+## bench: Go benchmarks of the write path
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hoso-ledger/hoso"
+	"github.com/hoso-ledger/hoso/eventstore"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// benchResult is one measured figure next to its raw baseline.
+type benchResult struct {
+	Name, Baseline string
+	Rate, BaseRate float64 // per second
+	Unit           string
+	Note           string
+}
+
+func (r benchResult) ratio() float64 {
+	if r.BaseRate == 0 {
+		return 0
+	}
+	return r.Rate / r.BaseRate
+}
+
+type benchConfig struct {
+	Events  int
+	Senders int
+	Batch   int
+	Quick   bool
+	Out     string
+	DataDir string
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("hoso bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c benchConfig
+	fs.IntVar(&c.Events, "events", 50_000, "events per measurement")
+	fs.IntVar(&c.Senders, "senders", 32, "concurrent senders of single events")
+	fs.IntVar(&c.Batch, "batch", 1000, "events per NDJSON batch")
+	fs.BoolVar(&c.Quick, "quick", false, "small sizes, for a smoke test (under a minute)")
+	fs.StringVar(&c.Out, "out", "", "also write the Markdown table to this file")
+	fs.StringVar(&c.DataDir, "data", "", "scratch directory (default: a new temporary one, removed after)")
+	if err := parseWithEnvPrefix(fs, args, "HOSO_BENCH_"); err != nil {
+		return err
+	}
+	if c.Quick {
+		c.Events = 2000
+	}
+	if c.DataDir == "" {
+		dir, err := os.MkdirTemp("", "hoso-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		c.DataDir = dir
+	}
+	results, err := benchIngest(ctx, c, stderr)
+	if err != nil {
+		return err
+	}
+	table := benchTable(results, c)
+	fmt.Fprint(stdout, table)
+	if c.Out != "" {
+		return os.WriteFile(c.Out, []byte(table), 0o644)
+	}
+	return nil
+}
+
+func benchTable(results []benchResult, c benchConfig) string {
+	var b strings.Builder
+	host, _ := os.Hostname()
+	_ = host
+	fmt.Fprintf(&b, "Machine: %s/%s, %d CPUs, %s. Command: `hoso bench --events %d --senders %d --batch %d`.\n\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), c.Events, c.Senders, c.Batch)
+	fmt.Fprintln(&b, "| measurement | rate | raw baseline (same run) | baseline rate | ratio |")
+	fmt.Fprintln(&b, "|---|---:|---|---:|---:|")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %s | %s %s | %s | %s %s | %.0f%% |\n", r.Name, human(r.Rate), r.Unit, r.Baseline, human(r.BaseRate), r.Unit, 100*r.ratio())
+	}
+	return b.String()
+}
+
+func human(v float64) string {
+	return strconv.FormatFloat(float64(int64(v+0.5)), 'f', 0, 64)
+}
+
+// benchEvents returns n received events for distinct dossiers, as a desk
+// system would send them, spread over working days of early 2024.
+func benchEvents(prefix string, n int) [][]byte {
+	wards := []string{"00127", "00130", "00133", "00136", "00139", "00145", "00148", "00151"}
+	out := make([][]byte, n)
+	base := time.Date(2024, 1, 2, 1, 0, 0, 0, time.UTC)
+	for i := range n {
+		at := base.Add(time.Duration(i%20000) * 37 * time.Second).In(hoso.VietnamZone).Format(time.RFC3339)
+		out[i] = fmt.Appendf(nil, `{"type":"received","dossier":"%s-%07d","unit":"%s","at":"%s","procedure":"1.001776","channel":"online","days":5}`,
+			prefix, i, wards[i%len(wards)], at)
+	}
+	return out
+}
+
+func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResult, error) {
+	m := NewMain()
+	m.Config.DataDir = filepath.Join(c.DataDir, "ledger")
+	m.Config.HTTPAddr = "127.0.0.1:0"
+	m.Config.NATSListen = "127.0.0.1:0"
+	m.Config.LogLevel = "error"
+	if err := m.Open(ctx); err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	js := m.Store.JetStream()
+	raw, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: "BENCH_RAW", Subjects: []string{"bench.raw.>"}, Storage: jetstream.FileStorage,
+		Duplicates: eventstore.DefaultDuplicateWindow, DenyDelete: true, DenyPurge: true, AllowDirect: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	_ = raw
+	nc, err := nats.Connect(m.Store.ClientURL())
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.Senders * 2}}
+	var results []benchResult
+	step := func(name string) { fmt.Fprintf(log, "bench: %s…\n", name) }
+
+	// Raw baselines: the same bytes, the same per-dossier headers.
+	step("raw JetStream async publish")
+	rawAsync, err := rawAsyncPublish(ctx, js, benchEvents("RA", c.Events))
+	if err != nil {
+		return nil, err
+	}
+	step("raw JetStream sync publish, concurrent publishers")
+	rawSync, err := rawSyncPublish(ctx, js, benchEvents("RS", c.Events), c.Senders)
+	if err != nil {
+		return nil, err
+	}
+
+	step("ingest: HTTP NDJSON batches")
+	httpBatch, err := timeRate(c.Events, func() error {
+		evs := benchEvents("HB", c.Events)
+		for i := 0; i < len(evs); i += c.Batch {
+			body := bytes.Join(evs[i:min(i+c.Batch, len(evs))], []byte("\n"))
+			if err := postBatch(client, m.HTTP.URL(), body); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	results = append(results, benchResult{Name: fmt.Sprintf("ingest, HTTP NDJSON batches of %d", c.Batch), Baseline: "JetStream async publish", Rate: httpBatch, BaseRate: rawAsync, Unit: "events/s"})
+
+	step("ingest: NATS request NDJSON batches")
+	natsBatch, err := timeRate(c.Events, func() error {
+		evs := benchEvents("NB", c.Events)
+		for i := 0; i < len(evs); i += c.Batch {
+			msg := nats.NewMsg(eventstore.IngestSubject)
+			msg.Header.Set("Content-Type", "application/x-ndjson")
+			msg.Data = bytes.Join(evs[i:min(i+c.Batch, len(evs))], []byte("\n"))
+			reply, err := nc.RequestMsg(msg, time.Minute)
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(reply.Data, []byte(`"error"`)) {
+				return fmt.Errorf("NATS batch: %.300s", reply.Data)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	results = append(results, benchResult{Name: fmt.Sprintf("ingest, NATS requests with NDJSON batches of %d", c.Batch), Baseline: "JetStream async publish", Rate: natsBatch, BaseRate: rawAsync, Unit: "events/s"})
+
+	step("ingest: single events over HTTP, concurrent senders")
+	evs := benchEvents("HS", c.Events)
+	httpSingle, err := timeRate(c.Events, func() error {
+		return fanOut(len(evs), c.Senders, func(i int) error { return postOne(client, m.HTTP.URL(), evs[i]) })
+	})
+	if err != nil {
+		return nil, err
+	}
+	results = append(results, benchResult{Name: fmt.Sprintf("ingest, single events over HTTP, %d senders", c.Senders), Baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), Rate: httpSingle, BaseRate: rawSync, Unit: "events/s"})
+
+	step("ingest: single events over NATS, concurrent senders")
+	evs = benchEvents("NS", c.Events)
+	natsSingle, err := timeRate(c.Events, func() error {
+		return fanOut(len(evs), c.Senders, func(i int) error {
+			reply, err := nc.Request(eventstore.IngestSubject, evs[i], time.Minute)
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(reply.Data, []byte(`"error"`)) {
+				return fmt.Errorf("NATS request: %s", reply.Data)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	results = append(results, benchResult{Name: fmt.Sprintf("ingest, single events over NATS requests, %d senders", c.Senders), Baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), Rate: natsSingle, BaseRate: rawSync, Unit: "events/s"})
+	return results, nil
+}
+
+func timeRate(n int, f func() error) (float64, error) {
+	start := time.Now()
+	if err := f(); err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+func fanOut(n, workers int, f func(i int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || firstErr.Load() != nil {
+					return
+				}
+				if err := f(i); err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if p := firstErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func rawMsg(subject string, data []byte) *nats.Msg {
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, subject)
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+	return msg
+}
+
+func rawAsyncPublish(ctx context.Context, js jetstream.JetStream, evs [][]byte) (float64, error) {
+	return timeRate(len(evs), func() error {
+		for i, data := range evs {
+			if _, err := js.PublishMsgAsync(rawMsg(fmt.Sprintf("bench.raw.a%d", i), data)); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-js.PublishAsyncComplete():
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+}
+
+func rawSyncPublish(ctx context.Context, js jetstream.JetStream, evs [][]byte, publishers int) (float64, error) {
+	return timeRate(len(evs), func() error {
+		return fanOut(len(evs), publishers, func(i int) error {
+			_, err := js.PublishMsg(ctx, rawMsg(fmt.Sprintf("bench.raw.s%d", i), evs[i]))
+			return err
+		})
+	})
+}
+
+func postBatch(client *http.Client, url string, body []byte) error {
+	resp, err := client.Post(url+"/v1/events", "application/x-ndjson", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || bytes.Contains(b, []byte(`"error"`)) {
+		return fmt.Errorf("batch: %d %.300s", resp.StatusCode, b)
+	}
+	return nil
+}
+
+func postOne(client *http.Client, url string, body []byte) error {
+	resp, err := client.Post(url+"/v1/events", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 201 {
+		return fmt.Errorf("single event: %d %s", resp.StatusCode, b)
+	}
+	return nil
+}

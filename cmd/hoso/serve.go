@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/hoso-ledger/hoso"
+	"github.com/hoso-ledger/hoso/eventstore"
+	"github.com/hoso-ledger/hoso/handlers"
+)
+
+// Config is everything `hoso serve` can be told.
+type Config struct {
+	DataDir         string
+	HTTPAddr        string
+	NATSListen      string
+	NATSURL         string
+	Replicas        int
+	DuplicateWindow time.Duration
+	UnitFiles       []string
+	CalendarFiles   []string
+	LogFormat       string
+	LogLevel        string
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig is the embedded default: everything under ./hoso-data.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:         "hoso-data",
+		HTTPAddr:        "127.0.0.1:8080",
+		NATSListen:      "127.0.0.1:4222",
+		Replicas:        1,
+		DuplicateWindow: eventstore.DefaultDuplicateWindow,
+		LogFormat:       "text",
+		LogLevel:        "info",
+		ShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// Main is the running ledger. Tests drive it end to end: NewMain, set
+// Config, Open, use it, Close.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+	// Now is the clock; tests replace it.
+	Now hoso.Clock
+	// Ready is closed once Open has finished.
+	Ready chan struct{}
+
+	Units    *hoso.Units
+	Calendar *hoso.Calendar
+	Store    *eventstore.Store
+	Ingester *eventstore.Ingester
+	Ingest   *eventstore.IngestService
+	HTTP     *handlers.Server
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain() *Main {
+	return &Main{Config: DefaultConfig(), Now: time.Now, Ready: make(chan struct{})}
+}
+
+// ParseFlags reads serve's flags and their environment variables.
+func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("hoso serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &m.Config
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (NATS store, SQLite read model, keys)")
+	fs.StringVar(&c.HTTPAddr, "http", c.HTTPAddr, "HTTP listen address")
+	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "embedded NATS client listen address")
+	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "use this NATS server or cluster instead of the embedded one")
+	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "stream replicas (3 on a cluster)")
+	fs.DurationVar(&c.DuplicateWindow, "dedup-window", c.DuplicateWindow, "JetStream Msg-Id deduplication window")
+	fs.Var((*multiFlag)(&c.UnitFiles), "units", "operator units CSV (repeatable)")
+	fs.Var((*multiFlag)(&c.CalendarFiles), "calendar", "calendar override CSV (repeatable)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain in-flight requests on SIGTERM")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: hoso serve [flags]\n\nFlags (each also read from HOSO_<NAME>):\n")
+		fs.PrintDefaults()
+	}
+	return parseWithEnv(fs, args)
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log-format %q: want text or json", format)
+}
+
+// Open starts everything: registry, calendar, store, ingest doors.
+func (m *Main) Open(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	if m.Logger == nil {
+		if m.Logger, err = newLogger(os.Stderr, m.Config.LogFormat, m.Config.LogLevel); err != nil {
+			return err
+		}
+	}
+	if m.Units, err = loadUnits(m.Config.UnitFiles); err != nil {
+		return err
+	}
+	if m.Calendar, err = loadCalendar(m.Config.CalendarFiles); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(m.Config.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	m.Store, err = eventstore.Open(ctx, eventstore.Config{
+		DataDir: m.Config.DataDir, URL: m.Config.NATSURL, Listen: m.Config.NATSListen,
+		Replicas: m.Config.Replicas, DuplicateWindow: m.Config.DuplicateWindow, Logger: m.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	m.Ingester = eventstore.NewIngester(m.Store, m.Units, m.Calendar, m.Now)
+	m.Ingest = &eventstore.IngestService{Events: m.Ingester}
+	if err := m.Ingest.Open(m.Store.Conn()); err != nil {
+		return err
+	}
+	m.HTTP = handlers.NewServer()
+	m.HTTP.Addr = m.Config.HTTPAddr
+	m.HTTP.Logger = m.Logger
+	m.HTTP.Events = m.Ingester
+	m.HTTP.Dossiers = m.Ingester
+	if err := m.HTTP.Open(); err != nil {
+		return err
+	}
+	m.Logger.Info("hoso serving", "http", m.HTTP.URL(), "nats", m.Store.ClientURL(),
+		"ingest_subject", eventstore.IngestSubject, "data", m.Config.DataDir)
+	close(m.Ready)
+	return nil
+}
+
+// Close drains the doors first, then closes the store: nothing in flight is
+// cut off, and the stream is closed cleanly.
+func (m *Main) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if m.HTTP != nil {
+		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.Ingest != nil {
+		errs = append(errs, m.Ingest.Close())
+	}
+	if m.Store != nil {
+		errs = append(errs, m.Store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Serve opens, waits for ctx (SIGINT/SIGTERM), then closes.
+func (m *Main) Serve(ctx context.Context) error {
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	m.Logger.Info("shutting down: draining requests")
+	if err := m.Close(); err != nil {
+		return err
+	}
+	m.Logger.Info("stopped")
+	return nil
+}
+
+func loadUnits(files []string) (*hoso.Units, error) {
+	var extra []hoso.NamedReader
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("units: %w", err)
+		}
+		defer f.Close()
+		extra = append(extra, hoso.NamedReader{Name: name, R: f})
+	}
+	return hoso.LoadUnits(extra...)
+}
+
+func loadCalendar(files []string) (*hoso.Calendar, error) {
+	var rs []io.Reader
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("calendar: %w", err)
+		}
+		defer f.Close()
+		rs = append(rs, f)
+	}
+	return hoso.NewCalendar(rs...)
+}

@@ -1,0 +1,10 @@
+// Package eventstore keeps the ledger in NATS JetStream.
+//
+// It owns the embedded nats-server (or the connection to an external
+// cluster), the HOSO_EVENTS stream and its configuration (deny delete and
+// purge, Msg-Id deduplication), the subject encoding of dossier codes,
+// appending with per-dossier optimistic concurrency
+// (Nats-Expected-Last-Subject-Sequence), loading one dossier's events,
+// reading the ledger from a sequence, and the ingest service that both doors
+// use: hoso.EventService for HTTP and the NATS micro service hoso.ingest.
+package eventstore

@@ -1,0 +1,120 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/hoso-ledger/hoso"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+)
+
+// IngestSubject is the NATS request subject of the ingest service.
+const IngestSubject = "hoso.ingest"
+
+// IngestService is the NATS door: the micro service "hoso" with the endpoint
+// hoso.ingest, taking the same payloads as POST /v1/events and giving the
+// same answers. `nats micro ls` and `nats micro stats hoso` see it.
+type IngestService struct {
+	Events hoso.EventService
+	// Version is announced to `nats micro info`.
+	Version string
+	// MaxConcurrency bounds requests handled at once.
+	MaxConcurrency int
+
+	svc    micro.Service
+	ctx    context.Context
+	cancel context.CancelFunc
+	sem    chan struct{}
+	wg     sync.WaitGroup
+}
+
+// Open registers the service on nc.
+func (s *IngestService) Open(nc *nats.Conn) error {
+	if s.MaxConcurrency <= 0 {
+		s.MaxConcurrency = 256
+	}
+	if s.Version == "" {
+		s.Version = "0.1.0"
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.sem = make(chan struct{}, s.MaxConcurrency)
+	svc, err := micro.AddService(nc, micro.Config{
+		Name:        "hoso",
+		Version:     s.Version,
+		Description: "hoso ledger: ingest dossier events",
+		Endpoint: &micro.EndpointConfig{
+			Subject:  IngestSubject,
+			Handler:  micro.HandlerFunc(s.handle),
+			Metadata: map[string]string{"payload": "one event object, a JSON array of events, or NDJSON (Content-Type: application/x-ndjson)"},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("add NATS service %s: %w", IngestSubject, err)
+	}
+	s.svc = svc
+	return nil
+}
+
+// handle runs each request on its own goroutine (bounded), since micro
+// calls handlers one at a time per subscription.
+func (s *IngestService) handle(req micro.Request) {
+	select {
+	case s.sem <- struct{}{}:
+	case <-s.ctx.Done():
+		_ = req.Error("503", "service stopping", mustJSON(hoso.NewErrorBody(hoso.Errorf(hoso.EINTERNAL, "service stopping"))))
+		return
+	}
+	s.wg.Go(func() {
+		defer func() { <-s.sem }()
+		s.serve(req)
+	})
+}
+
+func (s *IngestService) serve(req micro.Request) {
+	ndjson := strings.HasPrefix(req.Headers().Get("Content-Type"), "application/x-ndjson")
+	p, err := hoso.ParsePayload(req.Data(), ndjson)
+	if err != nil {
+		respondError(req, err)
+		return
+	}
+	results := hoso.Ingest(s.ctx, s.Events, p)
+	if p.Batch {
+		_ = req.RespondJSON(hoso.NewBatchAnswer(results))
+		return
+	}
+	if results[0].Err != nil {
+		respondError(req, results[0].Err)
+		return
+	}
+	_ = req.RespondJSON(results[0].Result)
+}
+
+// respondError answers with the JSON error body and the micro error headers,
+// whose code is the HTTP status the same error gets on the HTTP door.
+func respondError(req micro.Request, err error) {
+	body := hoso.NewErrorBody(err)
+	_ = req.Error(strconv.Itoa(hoso.HTTPStatus(body.Error.Code)), body.Error.Message, mustJSON(body))
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// Close stops taking requests and waits for those in flight.
+func (s *IngestService) Close() error {
+	var err error
+	if s.svc != nil {
+		err = s.svc.Stop()
+	}
+	s.wg.Wait()
+	if s.cancel != nil {
+		s.cancel()
+	}
+	return err
+}

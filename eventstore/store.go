@@ -1,0 +1,346 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/hoso-ledger/hoso"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamName is the name of the ledger's stream.
+const StreamName = "HOSO_EVENTS"
+
+// DefaultDuplicateWindow is how long JetStream remembers Msg-Ids: long enough
+// for a desk system's retries across a night. Past it, the ingest service
+// still recognises a re-sent id from the dossier's own history.
+const DefaultDuplicateWindow = 24 * time.Hour
+
+// Config says where the ledger lives.
+type Config struct {
+	// DataDir holds the embedded server's JetStream files (DataDir/nats).
+	DataDir string
+	// URL, when set, connects to an existing NATS server or cluster instead
+	// of starting the embedded one.
+	URL string
+	// Listen is the embedded server's client address (host:port); port 0
+	// picks a free one. Desk systems and the nats CLI connect there.
+	Listen string
+	// Replicas of the stream; 3 on a cluster, 1 for the embedded server.
+	Replicas int
+	// DuplicateWindow is the stream's Msg-Id deduplication window.
+	DuplicateWindow time.Duration
+	Logger          *slog.Logger
+}
+
+// Store is the ledger's stream: append, load and read.
+type Store struct {
+	cfg    Config
+	log    *slog.Logger
+	srv    *server.Server
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+}
+
+// Open starts the embedded server (or connects to cfg.URL) and makes sure the
+// stream exists with the ledger's configuration.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.DuplicateWindow <= 0 {
+		cfg.DuplicateWindow = DefaultDuplicateWindow
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{cfg: cfg, log: cfg.Logger}
+	var opts []nats.Option
+	opts = append(opts, nats.Name("hoso"), nats.MaxReconnects(-1))
+	url := cfg.URL
+	if url == "" {
+		srv, err := startServer(cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.srv = srv
+		url = srv.ClientURL()
+		// In-process: no TCP between the ledger and its own server.
+		opts = append(opts, nats.InProcessServer(srv))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	s.nc = nc
+	if s.js, err = jetstream.New(nc); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.stream, err = s.js.CreateOrUpdateStream(ctx, s.streamConfig()); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("create stream %s: %w", StreamName, err)
+	}
+	return s, nil
+}
+
+func (s *Store) streamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              StreamName,
+		Description:       "hoso ledger: dossier events, one subject per dossier",
+		Subjects:          []string{SubjectPrefix + ">"},
+		Storage:           jetstream.FileStorage,
+		Retention:         jetstream.LimitsPolicy,
+		Replicas:          s.cfg.Replicas,
+		Duplicates:        s.cfg.DuplicateWindow,
+		MaxMsgsPerSubject: -1,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		MaxMsgSize:        64 << 10,
+		Discard:           jetstream.DiscardNew,
+		DenyDelete:        true,
+		DenyPurge:         true,
+		AllowDirect:       true,
+	}
+}
+
+func startServer(cfg Config) (*server.Server, error) {
+	host, portStr, err := net.SplitHostPort(cfg.Listen)
+	if cfg.Listen == "" {
+		host, portStr, err = "127.0.0.1", "-1", nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nats listen address %q: %w", cfg.Listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("nats listen address %q: bad port", cfg.Listen)
+	}
+	if port == 0 {
+		port = -1
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("embedded NATS needs a data directory")
+	}
+	opts := &server.Options{
+		ServerName: "hoso",
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
+		NoSigs:     true,
+		MaxPayload: 8 << 20,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	srv.SetLoggerV2(&natsLogger{cfg.Logger}, false, false, false)
+	srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return nil, errors.New("embedded NATS did not become ready in 30s")
+	}
+	return srv, nil
+}
+
+// Close drains the connection and shuts the embedded server down.
+func (s *Store) Close() error {
+	var err error
+	if s.nc != nil {
+		if derr := s.nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
+			err = derr
+		}
+		for !s.nc.IsClosed() {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if s.srv != nil {
+		s.srv.Shutdown()
+		s.srv.WaitForShutdown()
+	}
+	return err
+}
+
+// Conn returns the store's NATS connection.
+func (s *Store) Conn() *nats.Conn { return s.nc }
+
+// JetStream returns the store's JetStream context.
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// Server returns the embedded server, nil when connected to an external one.
+func (s *Store) Server() *server.Server { return s.srv }
+
+// ClientURL is where NATS clients reach the ledger's server.
+func (s *Store) ClientURL() string {
+	if s.srv != nil {
+		return s.srv.ClientURL()
+	}
+	return s.nc.ConnectedUrl()
+}
+
+// errWrongLastSeq means another writer appended to the dossier first.
+var errWrongLastSeq = errors.New("wrong last subject sequence")
+
+// publish appends data as the next event of dossier code, expecting the
+// dossier's last message to be lastSeq (0: no message yet). The id is the
+// Msg-Id for JetStream's deduplication.
+func (s *Store) publish(ctx context.Context, code, id string, lastSeq uint64, data []byte) (*jetstream.PubAck, error) {
+	msg := &nats.Msg{Subject: Subject(code), Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, id)
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(lastSeq, 10))
+	ack, err := s.js.PublishMsg(ctx, msg)
+	if err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			return nil, errWrongLastSeq
+		}
+		return nil, fmt.Errorf("append to %s: %w", msg.Subject, err)
+	}
+	return ack, nil
+}
+
+// StoredMsg is one message of the ledger: its position, when the stream
+// stored it, and the exact stored bytes of the event.
+type StoredMsg struct {
+	Seq  uint64
+	Time time.Time
+	Data []byte
+}
+
+// Event decodes the stored event and sets its Seq.
+func (m StoredMsg) Event() (*hoso.Event, error) {
+	e, err := hoso.UnmarshalStored(m.Data)
+	if err != nil {
+		return nil, fmt.Errorf("seq %d: %w", m.Seq, err)
+	}
+	e.Seq = m.Seq
+	return e, nil
+}
+
+// Msg returns the message at seq.
+func (s *Store) Msg(ctx context.Context, seq uint64) (StoredMsg, error) {
+	m, err := s.stream.GetMsg(ctx, seq)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return StoredMsg{}, hoso.Errorf(hoso.ENOTFOUND, "no event at seq %d", seq)
+		}
+		return StoredMsg{}, fmt.Errorf("get seq %d: %w", seq, err)
+	}
+	return StoredMsg{Seq: m.Sequence, Time: m.Time, Data: m.Data}, nil
+}
+
+// LoadDossier returns a dossier's events in order; none if it does not exist.
+func (s *Store) LoadDossier(ctx context.Context, code string) ([]*hoso.Event, error) {
+	subj := Subject(code)
+	last, err := s.stream.GetLastMsgForSubject(ctx, subj)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load dossier %q: %w", code, err)
+	}
+	lastEvent, err := StoredMsg{Seq: last.Sequence, Data: last.Data}.Event()
+	if err != nil {
+		return nil, err
+	}
+	if lastEvent.Version == 1 {
+		return []*hoso.Event{lastEvent}, nil
+	}
+	events := make([]*hoso.Event, 0, lastEvent.Version)
+	for seq := uint64(1); seq < last.Sequence; {
+		m, err := s.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+		if err != nil {
+			return nil, fmt.Errorf("load dossier %q from seq %d: %w", code, seq, err)
+		}
+		if m.Sequence >= last.Sequence {
+			break
+		}
+		e, err := StoredMsg{Seq: m.Sequence, Data: m.Data}.Event()
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, e)
+		seq = m.Sequence + 1
+	}
+	return append(events, lastEvent), nil
+}
+
+// LastSeq returns the stream's last sequence.
+func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream info: %w", err)
+	}
+	return info.State.LastSeq, nil
+}
+
+// Read calls fn for every message from seq from up to the stream's last
+// sequence at the time of the call, in order. With follow it goes on with
+// new messages until ctx is done (then it returns ctx.Err()).
+func (s *Store) Read(ctx context.Context, from uint64, follow bool, fn func(StoredMsg) error) error {
+	if from == 0 {
+		from = 1
+	}
+	last, err := s.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	if !follow && last < from {
+		return nil
+	}
+	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   from,
+	})
+	if err != nil {
+		return fmt.Errorf("read from seq %d: %w", from, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(4096))
+	if err != nil {
+		return fmt.Errorf("read from seq %d: %w", from, err)
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("read: %w", err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		if err := fn(StoredMsg{Seq: meta.Sequence.Stream, Time: meta.Timestamp, Data: msg.Data()}); err != nil {
+			return err
+		}
+		if !follow && meta.Sequence.Stream >= last {
+			return nil
+		}
+	}
+}
+
+// natsLogger sends the embedded server's log lines to slog.
+type natsLogger struct{ log *slog.Logger }
+
+func (l *natsLogger) Noticef(format string, v ...any) { l.log.Debug("nats: " + fmt.Sprintf(format, v...)) }
+func (l *natsLogger) Warnf(format string, v ...any)   { l.log.Warn("nats: " + fmt.Sprintf(format, v...)) }
+func (l *natsLogger) Fatalf(format string, v ...any)  { l.log.Error("nats: " + fmt.Sprintf(format, v...)) }
+func (l *natsLogger) Errorf(format string, v ...any)  { l.log.Error("nats: " + fmt.Sprintf(format, v...)) }
+func (l *natsLogger) Debugf(format string, v ...any)  { l.log.Debug("nats: " + fmt.Sprintf(format, v...)) }
+func (l *natsLogger) Tracef(format string, v ...any)  { l.log.Debug("nats: " + fmt.Sprintf(format, v...)) }

@@ -1,0 +1,57 @@
+// Package hoso is the domain of an event-sourced, tamper-evident audit ledger
+// of administrative-procedure dossiers ("hồ sơ") for Vietnam's one-stop shops.
+//
+// It owns the event types and their validation, the dossier state machine and
+// its fold, the working calendar that turns processing days into a due moment,
+// the effective-dated registry of administrative units, and the error codes.
+// It imports no technology: the adapters in eventstore (NATS JetStream),
+// projections (SQLite) and handlers (HTTP) meet through the types and
+// interfaces declared here.
+package hoso
+
+import (
+	"context"
+	"time"
+)
+
+// AppendResult is the answer to one appended event.
+type AppendResult struct {
+	Dossier   string `json:"dossier"`
+	Version   int    `json:"version"`
+	Seq       uint64 `json:"seq"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// BatchResult is the answer to one event of a batch: a result or an error.
+type BatchResult struct {
+	Result AppendResult
+	Err    error
+}
+
+// EventService validates events against the ledger and appends them.
+type EventService interface {
+	// Append validates and appends one event. A re-send of an event already
+	// in the ledger (same id, same content) answers the original result with
+	// Duplicate set; an id reused for different content is an error.
+	Append(ctx context.Context, e *Event) (AppendResult, error)
+
+	// AppendBatch appends events in order, answering one result per event.
+	// A rejected event changes nothing; later events are still tried.
+	AppendBatch(ctx context.Context, events []*Event) []BatchResult
+}
+
+// DossierView is one dossier with its history, as the API serves it.
+type DossierView struct {
+	*Dossier
+	Classification Classification `json:"classification,omitempty"`
+	Events         []*Event       `json:"events"`
+}
+
+// DossierService reads dossiers.
+type DossierService interface {
+	// FindDossier returns the dossier with its events, or ENOTFOUND.
+	FindDossier(ctx context.Context, code string) (*DossierView, error)
+}
+
+// Clock returns the current time; tests and simulations replace it.
+type Clock func() time.Time

@@ -1,0 +1,497 @@
+package projections_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hoso-ledger/hoso"
+	"github.com/hoso-ledger/hoso/eventstore"
+	"github.com/hoso-ledger/hoso/projections"
+	"pgregory.net/rapid"
+)
+
+var (
+	unitsOnce sync.Once
+	units     *hoso.Units
+	calendar  *hoso.Calendar
+)
+
+func registry(t rapid.TB) (*hoso.Units, *hoso.Calendar) {
+	t.Helper()
+	unitsOnce.Do(func() {
+		var err error
+		if units, err = hoso.LoadUnits(); err != nil {
+			panic(err)
+		}
+		if calendar, err = hoso.NewCalendar(); err != nil {
+			panic(err)
+		}
+	})
+	return units, calendar
+}
+
+// Real wards of quận Hoàn Kiếm (002) and quận Long Biên (004) in 2020.
+var (
+	wardsHoanKiem = []string{"00037", "00040", "00043", "00046", "00049", "00052", "00055", "00058"}
+	wardsLongBien = []string{"00115", "00118", "00121", "00124", "00127", "00130", "00133", "00136", "00139", "00142"}
+	procedures    = []string{"1.001776", "1.003003", "2.000908"}
+)
+
+// vn builds a local time in Vietnam.
+func vn(y int, m time.Month, d, hh, mm int) time.Time {
+	return time.Date(y, m, d, hh, mm, 0, 0, hoso.VietnamZone)
+}
+
+func openDB(t testing.TB) (*projections.DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "read.db")
+	db, err := projections.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+// toMsgs numbers events from seq 1 and stores them as the ledger would.
+func toMsgs(t rapid.TB, events []*hoso.Event) []eventstore.StoredMsg {
+	t.Helper()
+	msgs := make([]eventstore.StoredMsg, len(events))
+	for i, e := range events {
+		e.Seq = uint64(i + 1)
+		if e.RecordedAt.IsZero() {
+			e.RecordedAt = e.At
+		}
+		data, err := e.MarshalStored()
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs[i] = eventstore.StoredMsg{Seq: e.Seq, Time: e.RecordedAt, Data: data}
+	}
+	return msgs
+}
+
+// stored returns the events as the ledger gives them back (UTC times,
+// seq set), for comparisons with what the projection stores.
+func stored(t rapid.TB, events []*hoso.Event) []*hoso.Event {
+	t.Helper()
+	out := make([]*hoso.Event, len(events))
+	for i, m := range toMsgs(t, events) {
+		e, err := m.Event()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// dossierBuilder writes one dossier's events, checking each against the
+// state machine as the ingester would.
+type dossierBuilder struct {
+	t      rapid.TB
+	d      hoso.Dossier
+	events []*hoso.Event
+}
+
+func newDossier(t rapid.TB, code, unit, proc string, ch hoso.Channel, at, due time.Time) *dossierBuilder {
+	b := &dossierBuilder{t: t}
+	b.add(&hoso.Event{Type: hoso.EventReceived, Dossier: code, Unit: unit, At: at, Procedure: proc, Channel: ch, Due: due})
+	return b
+}
+
+func (b *dossierBuilder) add(e *hoso.Event) *dossierBuilder {
+	b.t.Helper()
+	if e.Dossier == "" {
+		e.Dossier = b.d.Code
+	}
+	if e.Unit == "" {
+		e.Unit = b.d.Owner
+	}
+	if e.Type == hoso.EventResolved && e.Outcome == "" {
+		e.Outcome = hoso.OutcomeApproved
+	}
+	e.ID = fmt.Sprintf("%s-%d", e.Dossier, b.d.Version+1)
+	if err := b.d.Apply(e); err != nil {
+		b.t.Fatalf("test history: %v", err)
+	}
+	e.Version = b.d.Version
+	b.events = append(b.events, e)
+	return b
+}
+
+func (b *dossierBuilder) transfer(at time.Time, to string) *dossierBuilder {
+	return b.add(&hoso.Event{Type: hoso.EventTransferred, At: at, ToUnit: to})
+}
+func (b *dossierBuilder) pause(at time.Time) *dossierBuilder {
+	return b.add(&hoso.Event{Type: hoso.EventSupplementRequested, At: at, Reason: "thiếu giấy tờ"})
+}
+func (b *dossierBuilder) resume(at, due time.Time) *dossierBuilder {
+	return b.add(&hoso.Event{Type: hoso.EventSupplementReceived, At: at, Due: due})
+}
+func (b *dossierBuilder) extend(at, promised time.Time) *dossierBuilder {
+	return b.add(&hoso.Event{Type: hoso.EventExtended, At: at, Due: promised, Reason: "xin lỗi"})
+}
+func (b *dossierBuilder) overdue() *dossierBuilder {
+	return b.add(&hoso.Event{Type: hoso.EventOverdue, At: b.d.Due})
+}
+func (b *dossierBuilder) resolve(at time.Time) *dossierBuilder {
+	return b.add(&hoso.Event{Type: hoso.EventResolved, At: at})
+}
+func (b *dossierBuilder) ret(at time.Time) *dossierBuilder {
+	return b.add(&hoso.Event{Type: hoso.EventReturned, At: at})
+}
+func (b *dossierBuilder) withdraw(at time.Time) *dossierBuilder {
+	return b.add(&hoso.Event{Type: hoso.EventWithdrawn, At: at, Reason: "công dân rút"})
+}
+
+// concat puts the dossiers' events one dossier after another.
+func concat(bs ...*dossierBuilder) []*hoso.Event {
+	var out []*hoso.Event
+	for _, b := range bs {
+		out = append(out, b.events...)
+	}
+	return out
+}
+
+// genHistory draws a valid history of several dossiers, interleaved in a
+// random ledger order that keeps each dossier's own order.
+func genHistory(t *rapid.T) []*hoso.Event {
+	owners := append(append([]string{}, wardsHoanKiem...), wardsLongBien...)
+	targets := append(append([]string{}, owners...), "002", "004")
+	base := vn(2020, 1, 1, 0, 0)
+	minutes := func(label string, lo, hi int64) time.Duration {
+		return time.Duration(rapid.Int64Range(lo, hi).Draw(t, label)) * time.Minute
+	}
+	n := rapid.IntRange(1, 30).Draw(t, "dossiers")
+	var perDossier [][]*hoso.Event
+	for i := range n {
+		unit := rapid.SampledFrom(owners).Draw(t, "unit")
+		at := base.Add(minutes("received", 0, 120*24*60))
+		due := at.Add(minutes("due", 0, 30*24*60))
+		b := newDossier(t, fmt.Sprintf("D%03d", i), unit, rapid.SampledFrom(procedures).Draw(t, "procedure"),
+			rapid.SampledFrom([]hoso.Channel{hoso.ChannelDirect, hoso.ChannelOnline, hoso.ChannelPostal}).Draw(t, "channel"), at, due)
+		steps := rapid.IntRange(0, 7).Draw(t, "steps")
+		for range steps {
+			last := b.d.LastAt
+			at := last.Add(minutes("step", 0, 20*24*60))
+			var options []string
+			switch b.d.State {
+			case hoso.StateProcessing:
+				options = []string{"transfer", "transfer", "pause", "extend", "resolve", "resolve", "withdraw"}
+				if !b.d.OverdueMarked && !b.d.Due.Before(last) {
+					options = append(options, "overdue")
+				}
+			case hoso.StateAwaitingSupplement:
+				options = []string{"resume", "resume", "resolve", "withdraw"}
+			case hoso.StateResolved:
+				options = []string{"return"}
+			}
+			if len(options) == 0 {
+				break
+			}
+			switch rapid.SampledFrom(options).Draw(t, "event") {
+			case "transfer":
+				to := rapid.SampledFrom(targets).Draw(t, "to_unit")
+				if to == b.d.Owner {
+					continue
+				}
+				b.transfer(at, to)
+			case "pause":
+				b.pause(at)
+			case "resume":
+				b.resume(at, at.Add(minutes("new_due", 0, 20*24*60)))
+			case "extend":
+				b.extend(at, at.Add(minutes("promised", 0, 10*24*60)))
+			case "overdue":
+				b.overdue()
+			case "resolve":
+				b.resolve(at)
+			case "return":
+				b.ret(at)
+			case "withdraw":
+				b.withdraw(at)
+			}
+		}
+		perDossier = append(perDossier, b.events)
+	}
+	var out []*hoso.Event
+	for len(perDossier) > 0 {
+		i := rapid.IntRange(0, len(perDossier)-1).Draw(t, "next")
+		out = append(out, perDossier[i][0])
+		if perDossier[i] = perDossier[i][1:]; len(perDossier[i]) == 0 {
+			perDossier = append(perDossier[:i], perDossier[i+1:]...)
+		}
+	}
+	return out
+}
+
+// naiveReport computes a report straight from the events, by the
+// definitions of DESIGN.md §2: fold each dossier to the start of from and
+// to the end of to, and walk its events inside the period.
+func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (rows []projections.ReportRow, total projections.ReportRow) {
+	t.Helper()
+	u, _ := registry(t)
+	from, err := time.ParseInLocation(time.DateOnly, q.From, hoso.VietnamZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := time.ParseInLocation(time.DateOnly, q.To, hoso.VietnamZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := to.AddDate(0, 0, 1) // the end of to
+	asOf := to.Add(12 * time.Hour)
+	level := q.Level
+	if level == "" {
+		level = hoso.LevelProvince
+		if q.Unit != "" {
+			su, _ := u.At(q.Unit, asOf)
+			level = su.Level
+		}
+	}
+	rowUnits := u.Descendants(q.Unit, level, asOf)
+	index := map[string]int{}
+	for i, x := range rowUnits {
+		index[x.Code] = i
+	}
+	rowOf := func(code string) int {
+		x, ok := u.At(code, asOf)
+		for ok {
+			if x.Level == level {
+				if i, ok := index[x.Code]; ok {
+					return i
+				}
+				return -1
+			}
+			if x.Parent == "" {
+				return -1
+			}
+			x, ok = u.At(x.Parent, asOf)
+		}
+		return -1
+	}
+	byDossier := map[string][]*hoso.Event{}
+	var codes []string
+	for _, e := range events {
+		if byDossier[e.Dossier] == nil {
+			codes = append(codes, e.Dossier)
+		}
+		byDossier[e.Dossier] = append(byDossier[e.Dossier], e)
+	}
+	byProc := q.By == projections.ByProcedure
+	acc := map[string]*projections.ReportRow{}
+	row := func(code, proc string) *projections.ReportRow {
+		i := rowOf(code)
+		if i < 0 {
+			return nil
+		}
+		k := rowUnits[i].Code
+		if byProc {
+			k = proc
+		}
+		if acc[k] == nil {
+			acc[k] = &projections.ReportRow{}
+		}
+		return acc[k]
+	}
+	for _, code := range codes {
+		var d hoso.Dossier
+		for _, e := range byDossier[code] {
+			if !e.At.Before(from) {
+				break
+			}
+			mustApply(t, &d, e)
+		}
+		if d.State.Open() {
+			if r := row(d.Owner, d.Procedure); r != nil {
+				r.CarriedOver++
+			}
+		}
+		d = hoso.Dossier{}
+		for _, e := range byDossier[code] {
+			if !e.At.Before(end) {
+				break
+			}
+			prev := d
+			mustApply(t, &d, e)
+			if e.At.Before(from) {
+				continue
+			}
+			switch e.Type {
+			case hoso.EventReceived:
+				if r := row(e.Unit, d.Procedure); r != nil {
+					r.Received++
+					switch e.Channel {
+					case hoso.ChannelOnline:
+						r.ReceivedOnline++
+					case hoso.ChannelDirect:
+						r.ReceivedDirect++
+					case hoso.ChannelPostal:
+						r.ReceivedPostal++
+					}
+				}
+			case hoso.EventTransferred:
+				rf, rt := row(prev.Owner, d.Procedure), row(d.Owner, d.Procedure)
+				if rf != rt {
+					if rf != nil {
+						rf.TransferredOut++
+					}
+					if rt != nil {
+						rt.TransferredIn++
+					}
+				}
+			case hoso.EventResolved:
+				if r := row(prev.Owner, d.Procedure); r != nil {
+					r.Resolved++
+					switch hoso.ClassifyResolution(e.At, prev.Due) {
+					case hoso.ClassEarly:
+						r.ResolvedEarly++
+					case hoso.ClassOnTime:
+						r.ResolvedOnTime++
+					default:
+						r.ResolvedLate++
+					}
+				}
+			case hoso.EventWithdrawn:
+				if r := row(prev.Owner, d.Procedure); r != nil {
+					r.Withdrawn++
+				}
+			}
+		}
+		if d.State.Open() {
+			if r := row(d.Owner, d.Procedure); r != nil {
+				r.Pending++
+				switch {
+				case d.State == hoso.StateAwaitingSupplement:
+					r.PendingPaused++
+				case d.Due.Before(end):
+					r.PendingOverdue++
+				default:
+					r.PendingInDeadline++
+				}
+			}
+		}
+	}
+	if byProc {
+		var procs []string
+		for p, r := range acc {
+			if *r != (projections.ReportRow{}) {
+				procs = append(procs, p)
+			}
+		}
+		sort.Strings(procs)
+		for _, p := range procs {
+			r := *acc[p]
+			r.Procedure, r.Name = p, p
+			rows = append(rows, r)
+		}
+	} else {
+		for _, x := range rowUnits {
+			r := projections.ReportRow{}
+			if acc[x.Code] != nil {
+				r = *acc[x.Code]
+			}
+			r.Unit, r.Name = x.Code, x.Name
+			rows = append(rows, r)
+		}
+	}
+	total.Name = "Tổng cộng"
+	for i := range rows {
+		naiveRates(&rows[i])
+		r := rows[i]
+		total.CarriedOver += r.CarriedOver
+		total.Received += r.Received
+		total.ReceivedOnline += r.ReceivedOnline
+		total.ReceivedDirect += r.ReceivedDirect
+		total.ReceivedPostal += r.ReceivedPostal
+		total.TransferredIn += r.TransferredIn
+		total.TransferredOut += r.TransferredOut
+		total.Resolved += r.Resolved
+		total.ResolvedEarly += r.ResolvedEarly
+		total.ResolvedOnTime += r.ResolvedOnTime
+		total.ResolvedLate += r.ResolvedLate
+		total.Withdrawn += r.Withdrawn
+		total.Pending += r.Pending
+		total.PendingInDeadline += r.PendingInDeadline
+		total.PendingOverdue += r.PendingOverdue
+		total.PendingPaused += r.PendingPaused
+	}
+	naiveRates(&total)
+	return rows, total
+}
+
+func naiveRates(r *projections.ReportRow) {
+	if r.Resolved > 0 {
+		v := float64(r.ResolvedEarly+r.ResolvedOnTime) / float64(r.Resolved)
+		r.OnTimeRate = &v
+	}
+	if r.Resolved+r.Pending > 0 {
+		v := float64(r.Resolved) / float64(r.Resolved+r.Pending)
+		r.ResolutionRate = &v
+	}
+}
+
+func mustApply(t rapid.TB, d *hoso.Dossier, e *hoso.Event) {
+	t.Helper()
+	if err := d.Apply(e); err != nil {
+		t.Fatalf("naive fold: %v", err)
+	}
+}
+
+// checkReport compares the projection's report with the naive one and
+// checks the balance of every row and the total.
+func checkReport(t rapid.TB, db *projections.DB, events []*hoso.Event, q projections.ReportQuery) *projections.Report {
+	t.Helper()
+	u, _ := registry(t)
+	rep, err := db.Report(context.Background(), u, q)
+	if err != nil {
+		t.Fatalf("report %+v: %v", q, err)
+	}
+	rows, total := naiveReport(t, events, q)
+	if len(rows) != len(rep.Rows) {
+		t.Fatalf("report %+v: %d rows, naive %d", q, len(rep.Rows), len(rows))
+	}
+	for i := range rows {
+		if !sameRow(rows[i], rep.Rows[i]) {
+			t.Fatalf("report %+v row %d:\n got %s\nwant %s", q, i, fmtRow(rep.Rows[i]), fmtRow(rows[i]))
+		}
+		if !rep.Rows[i].Balanced() {
+			t.Fatalf("report %+v row %d does not balance: %s", q, i, fmtRow(rep.Rows[i]))
+		}
+	}
+	if !sameRow(total, rep.Total) {
+		t.Fatalf("report %+v total:\n got %s\nwant %s", q, fmtRow(rep.Total), fmtRow(total))
+	}
+	if !rep.Total.Balanced() {
+		t.Fatalf("report %+v total does not balance: %s", q, fmtRow(rep.Total))
+	}
+	return rep
+}
+
+func sameRow(a, b projections.ReportRow) bool {
+	eq := func(x, y *float64) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	if !eq(a.OnTimeRate, b.OnTimeRate) || !eq(a.ResolutionRate, b.ResolutionRate) {
+		return false
+	}
+	a.OnTimeRate, a.ResolutionRate, b.OnTimeRate, b.ResolutionRate = nil, nil, nil, nil
+	return a == b
+}
+
+func fmtRow(r projections.ReportRow) string {
+	rate := func(p *float64) string {
+		if p == nil {
+			return "nil"
+		}
+		return fmt.Sprintf("%.4f", *p)
+	}
+	return fmt.Sprintf("%s%s %q carried=%d recv=%d(on%d di%d po%d) in=%d out=%d res=%d(e%d o%d l%d) wd=%d pend=%d(in%d over%d pa%d) rates=%s/%s",
+		r.Unit, r.Procedure, r.Name, r.CarriedOver, r.Received, r.ReceivedOnline, r.ReceivedDirect, r.ReceivedPostal,
+		r.TransferredIn, r.TransferredOut, r.Resolved, r.ResolvedEarly, r.ResolvedOnTime, r.ResolvedLate,
+		r.Withdrawn, r.Pending, r.PendingInDeadline, r.PendingOverdue, r.PendingPaused, rate(r.OnTimeRate), rate(r.ResolutionRate))
+}

@@ -1,0 +1,310 @@
+package projections_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/hoso-ledger/hoso"
+	"github.com/hoso-ledger/hoso/projections"
+	"pgregory.net/rapid"
+)
+
+// TestReportMatchesNaive is the projection's main property: for random
+// valid histories applied in random batches (with replays), every report
+// equals the one computed straight from the events, and balances.
+func TestReportMatchesNaive(t *testing.T) {
+	u, _ := registry(t)
+	dir := t.TempDir()
+	n := 0
+	rapid.Check(t, func(rt *rapid.T) {
+		ctx := context.Background()
+		events := genHistory(rt)
+		msgs := toMsgs(t, events)
+		n++
+		db, err := projections.Open(filepath.Join(dir, fmt.Sprintf("p%d.db", n)))
+		if err != nil {
+			rt.Fatal(err)
+		}
+		defer db.Close()
+		p := projections.NewProjector(db, u, projections.WithCacheSize(rapid.IntRange(2, 64).Draw(rt, "cache")))
+		for i := 0; i < len(msgs); {
+			size := rapid.IntRange(1, 40).Draw(rt, "batch")
+			// Sometimes start the batch earlier: replays are skipped.
+			start := max(0, i-rapid.IntRange(0, 3).Draw(rt, "replay"))
+			end := min(len(msgs), i+size)
+			if err := p.Apply(ctx, msgs[start:end]); err != nil {
+				rt.Fatal(err)
+			}
+			i = end
+		}
+		if got := p.AppliedSeq(); got != uint64(len(msgs)) {
+			rt.Fatalf("applied seq %d, want %d", got, len(msgs))
+		}
+		checkDossiers(rt, db, events)
+		scopes := []struct {
+			unit  string
+			level hoso.Level
+		}{
+			{"004", hoso.LevelWard}, {"002", hoso.LevelWard}, {"01", hoso.LevelDistrict},
+			{"01", hoso.LevelWard}, {"", hoso.LevelProvince}, {"004", ""}, {"00127", ""},
+		}
+		for range 4 {
+			s := rapid.SampledFrom(scopes).Draw(rt, "scope")
+			first := vn(2019, 12, 20, 0, 0)
+			a := first.AddDate(0, 0, rapid.IntRange(0, 260).Draw(rt, "from"))
+			b := a.AddDate(0, 0, rapid.IntRange(0, 200).Draw(rt, "days"))
+			q := projections.ReportQuery{Unit: s.unit, Level: s.level, From: a.Format(time.DateOnly), To: b.Format(time.DateOnly)}
+			if rapid.Bool().Draw(rt, "by_procedure") {
+				q.By = projections.ByProcedure
+			}
+			checkReport(rt, db, events, q)
+		}
+	})
+}
+
+// checkDossiers compares every projected dossier with its fold.
+func checkDossiers(t rapid.TB, db *projections.DB, events []*hoso.Event) {
+	t.Helper()
+	want := map[string]*hoso.Dossier{}
+	for _, e := range stored(t, events) {
+		if want[e.Dossier] == nil {
+			want[e.Dossier] = &hoso.Dossier{}
+		}
+		mustApply(t, want[e.Dossier], e)
+	}
+	for code, w := range want {
+		got, err := db.Dossier(context.Background(), code)
+		if err != nil {
+			t.Fatalf("dossier %s: %v", code, err)
+		}
+		if !reflect.DeepEqual(got, w) {
+			gj, _ := json.Marshal(got)
+			wj, _ := json.Marshal(w)
+			t.Fatalf("dossier %s:\n got %s\nwant %s", code, gj, wj)
+		}
+	}
+}
+
+// TestReportClassification checks the edge cases of the classification
+// through the report.
+func TestReportClassification(t *testing.T) {
+	const ward = "00127"
+	due := vn(2020, 3, 10, 17, 0)
+	recv := vn(2020, 3, 2, 9, 0)
+	period := projections.ReportQuery{Unit: ward, From: "2020-03-01", To: "2020-03-31"}
+	type want struct{ early, onTime, late, inDeadline, overdue, paused int64 }
+	tests := []struct {
+		name  string
+		build func(b *dossierBuilder)
+		due   time.Time
+		q     projections.ReportQuery
+		want  want
+	}{
+		{"resolved on the due date at 23:59 is on time", func(b *dossierBuilder) {
+			b.resolve(vn(2020, 3, 10, 23, 59))
+		}, due, period, want{onTime: 1}},
+		{"resolved the next day at 00:01 is late", func(b *dossierBuilder) {
+			b.resolve(vn(2020, 3, 11, 0, 1))
+		}, due, period, want{late: 1}},
+		{"resolved the day before the due date is early", func(b *dossierBuilder) {
+			b.resolve(vn(2020, 3, 9, 23, 59))
+		}, due, period, want{early: 1}},
+		{"extended, resolved after the statutory due but before the promise, is late", func(b *dossierBuilder) {
+			b.extend(vn(2020, 3, 9, 10, 0), vn(2020, 3, 20, 17, 0))
+			b.resolve(vn(2020, 3, 15, 10, 0))
+		}, due, period, want{late: 1}},
+		{"a supplement that moved the due: resolved after the first due, before the new one, is early", func(b *dossierBuilder) {
+			b.pause(vn(2020, 3, 5, 10, 0))
+			b.resume(vn(2020, 3, 12, 10, 0), vn(2020, 3, 20, 17, 0))
+			b.resolve(vn(2020, 3, 18, 10, 0))
+		}, due, period, want{early: 1}},
+		{"overdue then supplement: the new due counts", func(b *dossierBuilder) {
+			b.overdue()
+			b.pause(vn(2020, 3, 11, 10, 0))
+			b.resume(vn(2020, 3, 12, 10, 0), vn(2020, 3, 31, 17, 0))
+			b.resolve(vn(2020, 3, 31, 17, 30))
+		}, due, period, want{onTime: 1}},
+		{"open at period end, due exactly at the end of the last day: in deadline", func(b *dossierBuilder) {},
+			vn(2020, 4, 1, 0, 0), period, want{inDeadline: 1}},
+		{"open at period end, due at 17:00 on the last day: overdue", func(b *dossierBuilder) {},
+			vn(2020, 3, 31, 17, 0), period, want{overdue: 1}},
+		{"open at period end, due the day after: in deadline", func(b *dossierBuilder) {},
+			vn(2020, 4, 1, 17, 0), period, want{inDeadline: 1}},
+		{"open and awaiting a supplement past its due: paused", func(b *dossierBuilder) {
+			b.pause(vn(2020, 3, 5, 10, 0))
+		}, due, period, want{paused: 1}},
+		{"marked overdue: overdue", func(b *dossierBuilder) {
+			b.overdue()
+		}, due, period, want{overdue: 1}},
+		{"a report ending before the due: in deadline", func(b *dossierBuilder) {},
+			due, projections.ReportQuery{Unit: ward, From: "2020-03-01", To: "2020-03-09"}, want{inDeadline: 1}},
+		{"a report ending on the due date, the dossier still open: overdue at the end of that day", func(b *dossierBuilder) {},
+			due, projections.ReportQuery{Unit: ward, From: "2020-03-01", To: "2020-03-10"}, want{overdue: 1}},
+	}
+	u, _ := registry(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db, _ := openDB(t)
+			b := newDossier(t, "HS-1", ward, "1.001776", hoso.ChannelOnline, recv, tc.due)
+			tc.build(b)
+			p := projections.NewProjector(db, u)
+			if err := p.Apply(context.Background(), toMsgs(t, b.events)); err != nil {
+				t.Fatal(err)
+			}
+			rep := checkReport(t, db, b.events, tc.q)
+			r := rep.Total
+			got := want{r.ResolvedEarly, r.ResolvedOnTime, r.ResolvedLate, r.PendingInDeadline, r.PendingOverdue, r.PendingPaused}
+			if got != tc.want {
+				t.Fatalf("got %+v, want %+v (%s)", got, tc.want, fmtRow(r))
+			}
+		})
+	}
+}
+
+// TestReportTransfers pins down how transfers count at each level.
+func TestReportTransfers(t *testing.T) {
+	u, _ := registry(t)
+	db, _ := openDB(t)
+	at := vn(2020, 5, 4, 9, 0)
+	due := vn(2020, 5, 29, 17, 0)
+	events := concat(
+		// Inside Long Biên: 00127 -> 00130.
+		newDossier(t, "A", "00127", "1.001776", hoso.ChannelDirect, at, due).transfer(at.Add(time.Hour), "00130"),
+		// Across districts: 00127 -> 00037 (Hoàn Kiếm).
+		newDossier(t, "B", "00127", "1.001776", hoso.ChannelDirect, at, due).transfer(at.Add(time.Hour), "00037"),
+		// Up to the district itself: 00130 -> 004.
+		newDossier(t, "C", "00130", "1.003003", hoso.ChannelPostal, at, due).transfer(at.Add(time.Hour), "004"),
+	)
+	if err := projections.NewProjector(db, u).Apply(context.Background(), toMsgs(t, events)); err != nil {
+		t.Fatal(err)
+	}
+	q := projections.ReportQuery{Unit: "004", Level: hoso.LevelWard, From: "2020-05-01", To: "2020-05-31"}
+	rep := checkReport(t, db, events, q)
+	rows := map[string]projections.ReportRow{}
+	for _, r := range rep.Rows {
+		rows[r.Unit] = r
+	}
+	if r := rows["00127"]; r.TransferredOut != 2 || r.Pending != 0 {
+		t.Errorf("00127: %s", fmtRow(r))
+	}
+	if r := rows["00130"]; r.TransferredIn != 1 || r.TransferredOut != 1 || r.Pending != 1 {
+		t.Errorf("00130: %s", fmtRow(r))
+	}
+	q.Level = hoso.LevelDistrict
+	rep = checkReport(t, db, events, q)
+	if r := rep.Rows[0]; r.TransferredIn != 0 || r.TransferredOut != 1 || r.Pending != 2 || r.Received != 3 {
+		t.Errorf("004 as one row: %s", fmtRow(r))
+	}
+	q = projections.ReportQuery{Unit: "01", Level: hoso.LevelDistrict, From: "2020-05-01", To: "2020-05-31"}
+	rep = checkReport(t, db, events, q)
+	if rep.Total.TransferredIn != 1 || rep.Total.TransferredOut != 1 {
+		t.Errorf("Hà Nội by district: a transfer between two rows counts in both: %s", fmtRow(rep.Total))
+	}
+	q.Level = hoso.LevelProvince
+	rep = checkReport(t, db, events, q)
+	if rep.Total.TransferredIn != 0 || rep.Total.TransferredOut != 0 || rep.Total.Pending != 3 {
+		t.Errorf("Hà Nội as one row: %s", fmtRow(rep.Total))
+	}
+	q.By = projections.ByProcedure
+	q.Unit, q.Level = "004", hoso.LevelWard
+	rep = checkReport(t, db, events, q)
+	// By procedure over Long Biên's wards: B left the wards, C went up to
+	// the district, which is not a ward; A stayed inside.
+	if rep.Total.TransferredOut != 2 || rep.Total.TransferredIn != 0 {
+		t.Errorf("by procedure: %s", fmtRow(rep.Total))
+	}
+}
+
+func TestReportValidation(t *testing.T) {
+	u, _ := registry(t)
+	db, _ := openDB(t)
+	tests := []struct {
+		q     projections.ReportQuery
+		field string
+	}{
+		{projections.ReportQuery{From: "2020-01-01"}, "to"},
+		{projections.ReportQuery{To: "2020-01-01"}, "from"},
+		{projections.ReportQuery{From: "2020-13-01", To: "2020-12-31"}, "from"},
+		{projections.ReportQuery{From: "2020-01-01", To: "31/12/2020"}, "to"},
+		{projections.ReportQuery{From: "2020-02-01", To: "2020-01-31"}, "to"},
+		{projections.ReportQuery{Unit: "99999", From: "2020-01-01", To: "2020-01-31"}, "unit"},
+		{projections.ReportQuery{Unit: "00127", Level: hoso.LevelDistrict, From: "2020-01-01", To: "2020-01-31"}, "level"},
+		{projections.ReportQuery{Level: "county", From: "2020-01-01", To: "2020-01-31"}, "level"},
+		{projections.ReportQuery{By: "month", From: "2020-01-01", To: "2020-01-31"}, "by"},
+	}
+	for _, tc := range tests {
+		_, err := db.Report(context.Background(), u, tc.q)
+		var he *hoso.Error
+		if !errors.As(err, &he) || he.Code != hoso.EINVALID || he.Field != tc.field {
+			t.Errorf("%+v: got %v, want an invalid error naming %s", tc.q, err, tc.field)
+		}
+	}
+	// Every unit of the level is listed, even with nothing to count.
+	rep, err := db.Report(context.Background(), u, projections.ReportQuery{Unit: "004", Level: hoso.LevelWard, From: "2020-01-01", To: "2020-01-31"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != len(wardsLongBien)+4 || rep.Rows[0].Name == "" || rep.Total.OnTimeRate != nil {
+		t.Fatalf("empty report: %d rows, first %+v", len(rep.Rows), rep.Rows[0])
+	}
+}
+
+// TestReportUnitChanges: rows follow the registry on the report's last
+// day; a dossier of a unit that no longer exists then counts through its
+// last version, and a reused code counts for the unit that has it then.
+func TestReportUnitChanges(t *testing.T) {
+	u, _ := registry(t)
+	db, _ := openDB(t)
+	at := vn(2024, 11, 4, 9, 0)
+	events := concat(
+		// Phường Sài Đồng (00142, quận Long Biên) merged on 2025-01-01.
+		newDossier(t, "SD", "00142", "1.001776", hoso.ChannelDirect, at, at.AddDate(0, 3, 0)),
+		// 00118 was Phường Ngọc Thụy (quận Long Biên); from 2025-07-01 the
+		// code is Phường Bồ Đề, directly under Hà Nội.
+		newDossier(t, "NT", "00118", "1.001776", hoso.ChannelOnline, at, at.AddDate(1, 0, 0)),
+	)
+	if err := projections.NewProjector(db, u).Apply(context.Background(), toMsgs(t, events)); err != nil {
+		t.Fatal(err)
+	}
+	report := func(q projections.ReportQuery) map[string]projections.ReportRow {
+		t.Helper()
+		rep, err := db.Report(context.Background(), u, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := map[string]projections.ReportRow{}
+		for _, r := range rep.Rows {
+			if !r.Balanced() {
+				t.Fatalf("%+v: %s does not balance", q, fmtRow(r))
+			}
+			rows[r.Unit] = r
+		}
+		return rows
+	}
+	// February 2025: Sài Đồng is gone; Long Biên holds both dossiers.
+	rows := report(projections.ReportQuery{Unit: "01", Level: hoso.LevelDistrict, From: "2025-02-01", To: "2025-02-28"})
+	if r := rows["004"]; r.CarriedOver != 2 || r.Pending != 2 || r.Name != "Quận Long Biên" {
+		t.Errorf("Long Biên, February 2025: %s", fmtRow(r))
+	}
+	rows = report(projections.ReportQuery{Unit: "004", Level: hoso.LevelWard, From: "2025-02-01", To: "2025-02-28"})
+	if _, ok := rows["00142"]; ok {
+		t.Error("Sài Đồng is a row after its merger")
+	}
+	if r := rows["00118"]; r.Pending != 1 || r.Name != "Phường Ngọc Thụy" {
+		t.Errorf("Ngọc Thụy, February 2025: %s", fmtRow(r))
+	}
+	// August 2025: no districts; 00118 is Phường Bồ Đề under Hà Nội.
+	rows = report(projections.ReportQuery{Unit: "01", Level: hoso.LevelWard, From: "2025-08-01", To: "2025-08-31"})
+	if r := rows["00118"]; r.Pending != 1 || r.Name != "Phường Bồ Đề" {
+		t.Errorf("00118, August 2025: %s", fmtRow(r))
+	}
+	if rows := report(projections.ReportQuery{Unit: "01", From: "2025-08-01", To: "2025-08-31"}); rows["01"].Pending != 2 {
+		t.Errorf("Hà Nội, August 2025: %s", fmtRow(rows["01"]))
+	}
+}
