@@ -289,10 +289,21 @@ func printable(s string) bool {
 	return true
 }
 
+// The years an event's times may fall in.
+const (
+	minYear = 1900
+	maxYear = 2999
+)
+
 func parseTime(field, s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, FieldErrorf(field, "must be an RFC 3339 time with offset such as 2024-03-01T09:30:00+07:00, got %q", s)
+	}
+	// Bounded so that every accepted time has a UTC form that encodes again
+	// (year 0000 with a positive offset does not), with room to spare.
+	if y := t.UTC().Year(); y < minYear || y > maxYear {
+		return time.Time{}, FieldErrorf(field, "must be between the years %d and %d, got %q", minYear, maxYear, s)
 	}
 	return t, nil
 }

@@ -11,6 +11,7 @@ package hoso
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -51,6 +52,35 @@ type DossierView struct {
 type DossierService interface {
 	// FindDossier returns the dossier with its events, or ENOTFOUND.
 	FindDossier(ctx context.Context, code string) (*DossierView, error)
+}
+
+// LedgerEntry is one message of the ledger: its position in the stream, when
+// the stream stored it, and the exact stored bytes of the event.
+type LedgerEntry struct {
+	Seq  uint64
+	Time time.Time
+	Data []byte
+}
+
+// Event decodes the stored event and sets its Seq.
+func (m LedgerEntry) Event() (*Event, error) {
+	e, err := UnmarshalStored(m.Data)
+	if err != nil {
+		return nil, fmt.Errorf("seq %d: %w", m.Seq, err)
+	}
+	e.Seq = m.Seq
+	return e, nil
+}
+
+// Ledger reads the ledger in stream order. The event store implements it;
+// the read model and the verifier consume it.
+type Ledger interface {
+	// LastSeq returns the stream's last sequence.
+	LastSeq(ctx context.Context) (uint64, error)
+	// Read calls fn for every entry from seq from up to the last sequence at
+	// the time of the call, in order; with follow it goes on with new entries
+	// until ctx is done.
+	Read(ctx context.Context, from uint64, follow bool, fn func(LedgerEntry) error) error
 }
 
 // Clock returns the current time; tests and simulations replace it.

@@ -36,6 +36,7 @@ type Ingester struct {
 var (
 	_ hoso.EventService   = (*Ingester)(nil)
 	_ hoso.DossierService = (*Ingester)(nil)
+	_ hoso.Ledger         = (*Store)(nil)
 )
 
 // NewIngester returns an ingest service over store.

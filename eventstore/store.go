@@ -211,34 +211,16 @@ func (s *Store) publish(ctx context.Context, code, id string, lastSeq uint64, da
 	return ack, nil
 }
 
-// StoredMsg is one message of the ledger: its position, when the stream
-// stored it, and the exact stored bytes of the event.
-type StoredMsg struct {
-	Seq  uint64
-	Time time.Time
-	Data []byte
-}
-
-// Event decodes the stored event and sets its Seq.
-func (m StoredMsg) Event() (*hoso.Event, error) {
-	e, err := hoso.UnmarshalStored(m.Data)
-	if err != nil {
-		return nil, fmt.Errorf("seq %d: %w", m.Seq, err)
-	}
-	e.Seq = m.Seq
-	return e, nil
-}
-
 // Msg returns the message at seq.
-func (s *Store) Msg(ctx context.Context, seq uint64) (StoredMsg, error) {
+func (s *Store) Msg(ctx context.Context, seq uint64) (hoso.LedgerEntry, error) {
 	m, err := s.stream.GetMsg(ctx, seq)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return StoredMsg{}, hoso.Errorf(hoso.ENOTFOUND, "no event at seq %d", seq)
+			return hoso.LedgerEntry{}, hoso.Errorf(hoso.ENOTFOUND, "no event at seq %d", seq)
 		}
-		return StoredMsg{}, fmt.Errorf("get seq %d: %w", seq, err)
+		return hoso.LedgerEntry{}, fmt.Errorf("get seq %d: %w", seq, err)
 	}
-	return StoredMsg{Seq: m.Sequence, Time: m.Time, Data: m.Data}, nil
+	return hoso.LedgerEntry{Seq: m.Sequence, Time: m.Time, Data: m.Data}, nil
 }
 
 // LoadDossier returns a dossier's events in order; none if it does not exist.
@@ -251,7 +233,7 @@ func (s *Store) LoadDossier(ctx context.Context, code string) ([]*hoso.Event, er
 	if err != nil {
 		return nil, fmt.Errorf("load dossier %q: %w", code, err)
 	}
-	lastEvent, err := StoredMsg{Seq: last.Sequence, Data: last.Data}.Event()
+	lastEvent, err := hoso.LedgerEntry{Seq: last.Sequence, Data: last.Data}.Event()
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +249,7 @@ func (s *Store) LoadDossier(ctx context.Context, code string) ([]*hoso.Event, er
 		if m.Sequence >= last.Sequence {
 			break
 		}
-		e, err := StoredMsg{Seq: m.Sequence, Data: m.Data}.Event()
+		e, err := hoso.LedgerEntry{Seq: m.Sequence, Data: m.Data}.Event()
 		if err != nil {
 			return nil, err
 		}
@@ -289,7 +271,7 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 // Read calls fn for every message from seq from up to the stream's last
 // sequence at the time of the call, in order. With follow it goes on with
 // new messages until ctx is done (then it returns ctx.Err()).
-func (s *Store) Read(ctx context.Context, from uint64, follow bool, fn func(StoredMsg) error) error {
+func (s *Store) Read(ctx context.Context, from uint64, follow bool, fn func(hoso.LedgerEntry) error) error {
 	if from == 0 {
 		from = 1
 	}
@@ -326,7 +308,7 @@ func (s *Store) Read(ctx context.Context, from uint64, follow bool, fn func(Stor
 		if err != nil {
 			return fmt.Errorf("read: %w", err)
 		}
-		if err := fn(StoredMsg{Seq: meta.Sequence.Stream, Time: meta.Timestamp, Data: msg.Data()}); err != nil {
+		if err := fn(hoso.LedgerEntry{Seq: meta.Sequence.Stream, Time: meta.Timestamp, Data: msg.Data()}); err != nil {
 			return err
 		}
 		if !follow && meta.Sequence.Stream >= last {
@@ -338,9 +320,19 @@ func (s *Store) Read(ctx context.Context, from uint64, follow bool, fn func(Stor
 // natsLogger sends the embedded server's log lines to slog.
 type natsLogger struct{ log *slog.Logger }
 
-func (l *natsLogger) Noticef(format string, v ...any) { l.log.Debug("nats: " + fmt.Sprintf(format, v...)) }
-func (l *natsLogger) Warnf(format string, v ...any)   { l.log.Warn("nats: " + fmt.Sprintf(format, v...)) }
-func (l *natsLogger) Fatalf(format string, v ...any)  { l.log.Error("nats: " + fmt.Sprintf(format, v...)) }
-func (l *natsLogger) Errorf(format string, v ...any)  { l.log.Error("nats: " + fmt.Sprintf(format, v...)) }
-func (l *natsLogger) Debugf(format string, v ...any)  { l.log.Debug("nats: " + fmt.Sprintf(format, v...)) }
-func (l *natsLogger) Tracef(format string, v ...any)  { l.log.Debug("nats: " + fmt.Sprintf(format, v...)) }
+func (l *natsLogger) Noticef(format string, v ...any) {
+	l.log.Debug("nats: " + fmt.Sprintf(format, v...))
+}
+func (l *natsLogger) Warnf(format string, v ...any) { l.log.Warn("nats: " + fmt.Sprintf(format, v...)) }
+func (l *natsLogger) Fatalf(format string, v ...any) {
+	l.log.Error("nats: " + fmt.Sprintf(format, v...))
+}
+func (l *natsLogger) Errorf(format string, v ...any) {
+	l.log.Error("nats: " + fmt.Sprintf(format, v...))
+}
+func (l *natsLogger) Debugf(format string, v ...any) {
+	l.log.Debug("nats: " + fmt.Sprintf(format, v...))
+}
+func (l *natsLogger) Tracef(format string, v ...any) {
+	l.log.Debug("nats: " + fmt.Sprintf(format, v...))
+}

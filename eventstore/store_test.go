@@ -353,7 +353,7 @@ func TestReadFromSeq(t *testing.T) {
 		}
 	}
 	var seqs []uint64
-	err := s.Read(ctx, 4, false, func(m eventstore.StoredMsg) error {
+	err := s.Read(ctx, 4, false, func(m hoso.LedgerEntry) error {
 		e, err := m.Event()
 		if err != nil {
 			return err

@@ -9,14 +9,13 @@ import (
 	"time"
 
 	"github.com/hoso-ledger/hoso"
-	"github.com/hoso-ledger/hoso/eventstore"
 	"github.com/hoso-ledger/hoso/projections"
 )
 
 // dataset generates n dossiers of 2020 over every ward of Hà Nội and 40
 // procedures, with transfers, supplements, resolutions, returns and
 // withdrawals, in ledger order (sorted by time, as desks would send them).
-func dataset(b *testing.B, n int) []eventstore.StoredMsg {
+func dataset(b *testing.B, n int) []hoso.LedgerEntry {
 	b.Helper()
 	u, _ := registry(b)
 	var wards []string

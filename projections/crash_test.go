@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/hoso-ledger/hoso"
-	"github.com/hoso-ledger/hoso/eventstore"
 	"github.com/hoso-ledger/hoso/projections"
 	"pgregory.net/rapid"
 )
@@ -100,8 +99,8 @@ func TestCrashMidBatch(t *testing.T) {
 	})
 }
 
-func splitBatches(msgs []eventstore.StoredMsg, size int) [][]eventstore.StoredMsg {
-	var out [][]eventstore.StoredMsg
+func splitBatches(msgs []hoso.LedgerEntry, size int) [][]hoso.LedgerEntry {
+	var out [][]hoso.LedgerEntry
 	for len(msgs) > 0 {
 		n := min(size, len(msgs))
 		out = append(out, msgs[:n])

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/hoso-ledger/hoso"
-	"github.com/hoso-ledger/hoso/eventstore"
 	"github.com/hoso-ledger/hoso/projections"
 	"pgregory.net/rapid"
 )
@@ -59,9 +58,9 @@ func openDB(t testing.TB) (*projections.DB, string) {
 }
 
 // toMsgs numbers events from seq 1 and stores them as the ledger would.
-func toMsgs(t rapid.TB, events []*hoso.Event) []eventstore.StoredMsg {
+func toMsgs(t rapid.TB, events []*hoso.Event) []hoso.LedgerEntry {
 	t.Helper()
-	msgs := make([]eventstore.StoredMsg, len(events))
+	msgs := make([]hoso.LedgerEntry, len(events))
 	for i, e := range events {
 		e.Seq = uint64(i + 1)
 		if e.RecordedAt.IsZero() {
@@ -71,7 +70,7 @@ func toMsgs(t rapid.TB, events []*hoso.Event) []eventstore.StoredMsg {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msgs[i] = eventstore.StoredMsg{Seq: e.Seq, Time: e.RecordedAt, Data: data}
+		msgs[i] = hoso.LedgerEntry{Seq: e.Seq, Time: e.RecordedAt, Data: data}
 	}
 	return msgs
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hoso-ledger/hoso"
-	"github.com/hoso-ledger/hoso/eventstore"
 )
 
 // Batch sizes: live batches are whatever arrived while the previous batch
@@ -44,13 +43,16 @@ type Projector struct {
 	batches int
 
 	applied     atomic.Uint64
-	appliedTime atomic.Int64 // Unix ns of the stream time of applied_seq
-	store       atomic.Pointer[eventstore.Store]
+	appliedTime atomic.Int64              // Unix ns of the stream time of applied_seq
+	ledger      atomic.Pointer[ledgerRef] // set by Run; CaughtUp reads it
 
 	// hook, when set (by tests), runs between the statements of a batch's
 	// transaction; an error aborts the batch as a crash there would.
 	hook func(ctx context.Context, stage string) error
 }
+
+// ledgerRef boxes the interface so that an atomic.Pointer can hold it.
+type ledgerRef struct{ hoso.Ledger }
 
 // Option configures a Projector.
 type Option func(*Projector)
@@ -103,7 +105,7 @@ func (e *GapError) Error() string {
 // are skipped, so re-applying is harmless; the first new message must be
 // AppliedSeq+1 and the rest consecutive. A message that does not decode or
 // fold onto its dossier fails the whole batch with an error naming its seq.
-func (p *Projector) Apply(ctx context.Context, msgs []eventstore.StoredMsg) error {
+func (p *Projector) Apply(ctx context.Context, msgs []hoso.LedgerEntry) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	db := p.db
@@ -264,7 +266,7 @@ type batch struct {
 	units     map[string]time.Time // unit codes (not yet in units_seen) and when one was used
 }
 
-func (p *Projector) fold(ctx context.Context, tx *sql.Tx, msgs []eventstore.StoredMsg) (*batch, error) {
+func (p *Projector) fold(ctx context.Context, tx *sql.Tx, msgs []hoso.LedgerEntry) (*batch, error) {
 	events := make([]*hoso.Event, len(msgs))
 	for i, m := range msgs {
 		e, err := m.Event()
@@ -478,7 +480,7 @@ func (g *grains) of(day int64) [3]int64 {
 	return [3]int64{day, m, g.years[day]}
 }
 
-func (p *Projector) write(ctx context.Context, tx *sql.Tx, b *batch, last eventstore.StoredMsg) error {
+func (p *Projector) write(ctx context.Context, tx *sql.Tx, b *batch, last hoso.LedgerEntry) error {
 	step := func(stage string) error {
 		if p.hook != nil {
 			return p.hook(ctx, stage)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hoso-ledger/hoso"
-	"github.com/hoso-ledger/hoso/eventstore"
 )
 
 // RebuildSuffix names the file a rebuild writes next to the read model.
@@ -31,7 +30,7 @@ const RebuildSuffix = ".rebuild"
 // Another process must not have path open. progress, when not nil, is
 // called after each batch with the sequences done, the stream's last
 // sequence and the rate in events per second.
-func Rebuild(ctx context.Context, store *eventstore.Store, units *hoso.Units, path string, progress func(done, total uint64, rate float64)) error {
+func Rebuild(ctx context.Context, store hoso.Ledger, units *hoso.Units, path string, progress func(done, total uint64, rate float64)) error {
 	tmp := path + RebuildSuffix
 	b, err := build(ctx, store, units, tmp, progress)
 	if err != nil {
@@ -66,13 +65,13 @@ func Rebuild(ctx context.Context, store *eventstore.Store, units *hoso.Units, pa
 type builder struct {
 	db    *DB
 	p     *Projector
-	store *eventstore.Store
+	store hoso.Ledger
 	path  string
 }
 
 // build writes a read model of the stream's current content to a new file
 // at path and leaves it open.
-func build(ctx context.Context, store *eventstore.Store, units *hoso.Units, path string, progress func(done, total uint64, rate float64)) (*builder, error) {
+func build(ctx context.Context, store hoso.Ledger, units *hoso.Units, path string, progress func(done, total uint64, rate float64)) (*builder, error) {
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("rebuild: %w", err)
@@ -103,7 +102,7 @@ func build(ctx context.Context, store *eventstore.Store, units *hoso.Units, path
 		}
 	}
 	if total > 0 {
-		err = pump(ctx, store, 1, false, RebuildBatch, func(msgs []eventstore.StoredMsg) error {
+		err = pump(ctx, store, 1, false, RebuildBatch, func(msgs []hoso.LedgerEntry) error {
 			if err := b.p.Apply(ctx, msgs); err != nil {
 				return err
 			}
@@ -129,7 +128,7 @@ func (b *builder) catchUp(ctx context.Context, target uint64) error {
 	if err != nil || last <= b.p.AppliedSeq() {
 		return err
 	}
-	return pump(ctx, b.store, b.p.AppliedSeq()+1, false, RebuildBatch, func(msgs []eventstore.StoredMsg) error {
+	return pump(ctx, b.store, b.p.AppliedSeq()+1, false, RebuildBatch, func(msgs []hoso.LedgerEntry) error {
 		return b.p.Apply(ctx, msgs)
 	})
 }

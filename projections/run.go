@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/hoso-ledger/hoso/eventstore"
+	"github.com/hoso-ledger/hoso"
 )
 
 // Run catches up from AppliedSeq()+1 and then follows the stream until ctx
@@ -13,11 +13,11 @@ import (
 // arrived while the previous one was being written, up to RunBatch
 // messages: one event alone is applied at once, and a backlog is applied
 // in large batches.
-func (p *Projector) Run(ctx context.Context, store *eventstore.Store) error {
-	p.store.Store(store)
+func (p *Projector) Run(ctx context.Context, store hoso.Ledger) error {
+	p.ledger.Store(&ledgerRef{store})
 	var lastGap uint64
 	for {
-		err := pump(ctx, store, p.AppliedSeq()+1, true, RunBatch, func(msgs []eventstore.StoredMsg) error {
+		err := pump(ctx, store, p.AppliedSeq()+1, true, RunBatch, func(msgs []hoso.LedgerEntry) error {
 			return p.Apply(ctx, msgs)
 		})
 		// Rebuild never swaps in a file behind the projection, but should
@@ -36,7 +36,7 @@ func (p *Projector) Run(ctx context.Context, store *eventstore.Store) error {
 // CaughtUp answers nil when the projection has applied every message the
 // stream held when asked; /readyz uses it. It is an error before Run.
 func (p *Projector) CaughtUp(ctx context.Context) error {
-	store := p.store.Load()
+	store := p.ledger.Load()
 	if store == nil {
 		return errors.New("projection is not running")
 	}
@@ -54,14 +54,14 @@ func (p *Projector) CaughtUp(ctx context.Context) error {
 // to max messages. Reading runs in its own goroutine so that the next
 // batch arrives while the current one is written. Without follow it
 // returns nil once the messages present at the start are applied.
-func pump(ctx context.Context, store *eventstore.Store, from uint64, follow bool, max int, apply func([]eventstore.StoredMsg) error) error {
+func pump(ctx context.Context, store hoso.Ledger, from uint64, follow bool, max int, apply func([]hoso.LedgerEntry) error) error {
 	ctx, cancel := context.WithCancel(ctx)
-	ch := make(chan eventstore.StoredMsg, max)
+	ch := make(chan hoso.LedgerEntry, max)
 	done := make(chan struct{})
 	var readErr error
 	go func() {
 		defer close(done)
-		readErr = store.Read(ctx, from, follow, func(m eventstore.StoredMsg) error {
+		readErr = store.Read(ctx, from, follow, func(m hoso.LedgerEntry) error {
 			select {
 			case ch <- m:
 				return nil
@@ -74,7 +74,7 @@ func pump(ctx context.Context, store *eventstore.Store, from uint64, follow bool
 		cancel()
 		<-done
 	}()
-	batch := make([]eventstore.StoredMsg, 0, max)
+	batch := make([]hoso.LedgerEntry, 0, max)
 	for {
 		batch = batch[:0]
 		select {

@@ -89,7 +89,7 @@ func reportJSON(t *testing.T, db *projections.DB, q projections.ReportQuery) []b
 func ledger(t *testing.T, store *eventstore.Store) []*hoso.Event {
 	t.Helper()
 	var out []*hoso.Event
-	err := store.Read(context.Background(), 1, false, func(m eventstore.StoredMsg) error {
+	err := store.Read(context.Background(), 1, false, func(m hoso.LedgerEntry) error {
 		e, err := m.Event()
 		out = append(out, e)
 		return err
@@ -264,15 +264,15 @@ func TestNeedsRebuild(t *testing.T) {
 }
 
 // toStored turns ledger events back into stream messages.
-func toStored(t *testing.T, events []*hoso.Event) []eventstore.StoredMsg {
+func toStored(t *testing.T, events []*hoso.Event) []hoso.LedgerEntry {
 	t.Helper()
-	msgs := make([]eventstore.StoredMsg, len(events))
+	msgs := make([]hoso.LedgerEntry, len(events))
 	for i, e := range events {
 		data, err := e.MarshalStored()
 		if err != nil {
 			t.Fatal(err)
 		}
-		msgs[i] = eventstore.StoredMsg{Seq: e.Seq, Time: e.RecordedAt, Data: data}
+		msgs[i] = hoso.LedgerEntry{Seq: e.Seq, Time: e.RecordedAt, Data: data}
 	}
 	return msgs
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -218,5 +217,3 @@ func TestFlagsFromEnvironment(t *testing.T) {
 		t.Errorf("bad env value: %v", err)
 	}
 }
-
-var _ = fmt.Sprintf
