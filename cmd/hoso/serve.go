@@ -146,6 +146,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}
+	if creds := m.Store.DeskCredentials(); creds != "" {
+		m.Logger.Info("NATS desk credentials (request hoso.ingest only): nats --nkey "+creds, "file", creds)
+	}
 	m.Logger.Info("hoso serving", "http", m.HTTP.URL(), "nats", m.Store.ClientURL(),
 		"ingest_subject", eventstore.IngestSubject, "data", m.Config.DataDir)
 	close(m.Ready)
