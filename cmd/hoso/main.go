@@ -52,6 +52,7 @@ Usage: hoso COMMAND [flags]
 
 Commands:
   serve     run the ledger: embedded NATS + SQLite, HTTP API, NATS ingest service
+  verify    check the ledger (or a saved dossier proof) against its signed checkpoints
   bench     measure ingest against raw JetStream in one run, print a Markdown table
   version   print the version
 
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return m.Serve(ctx)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
+	case "verify":
+		return runVerify(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, Version)
 		return nil

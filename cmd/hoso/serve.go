@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
 	"github.com/hoso-ledger/hoso/eventstore"
 	"github.com/hoso-ledger/hoso/handlers"
+	"github.com/hoso-ledger/hoso/transparency"
 )
 
 // Config is everything `hoso serve` can be told.
@@ -28,6 +30,14 @@ type Config struct {
 	LogFormat       string
 	LogLevel        string
 	ShutdownTimeout time.Duration
+
+	// Tamper evidence: the Merkle tree and signed checkpoints.
+	TamperEvidence     bool
+	CheckpointKey      string
+	Origin             string
+	CheckpointEvery    uint64
+	CheckpointInterval time.Duration
+	NATSCredentials    string
 }
 
 // DefaultConfig is the embedded default: everything under ./hoso-data.
@@ -41,6 +51,10 @@ func DefaultConfig() Config {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		ShutdownTimeout: 30 * time.Second,
+
+		TamperEvidence:     true,
+		CheckpointEvery:    transparency.DefaultCheckpointEvery,
+		CheckpointInterval: transparency.DefaultCheckpointInterval,
 	}
 }
 
@@ -60,6 +74,8 @@ type Main struct {
 	Ingester *eventstore.Ingester
 	Ingest   *eventstore.IngestService
 	HTTP     *handlers.Server
+
+	Transparency *transparency.Log
 }
 
 // NewMain returns a Main with the default configuration.
@@ -83,6 +99,12 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain in-flight requests on SIGTERM")
+	fs.BoolVar(&c.TamperEvidence, "tamper-evidence", c.TamperEvidence, "maintain the Merkle tree and sign checkpoints")
+	fs.StringVar(&c.CheckpointKey, "checkpoint-key", c.CheckpointKey, "checkpoint signing key file (default DATA/checkpoint.key, created on first start)")
+	fs.StringVar(&c.Origin, "origin", c.Origin, "name of this ledger in its checkpoints, used when the key is created (default hoso-<random>)")
+	fs.Uint64Var(&c.CheckpointEvery, "checkpoint-every", c.CheckpointEvery, "sign a checkpoint after this many new events")
+	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", c.CheckpointInterval, "sign a checkpoint at least this often while events arrive")
+	fs.StringVar(&c.NATSCredentials, "nats-creds", c.NATSCredentials, "credentials (.creds or NKey seed file) of the ledger's role on --nats-url")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: hoso serve [flags]\n\nFlags (each also read from HOSO_<NAME>):\n")
 		fs.PrintDefaults()
@@ -129,9 +151,15 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Store, err = eventstore.Open(ctx, eventstore.Config{
 		DataDir: m.Config.DataDir, URL: m.Config.NATSURL, Listen: m.Config.NATSListen,
 		Replicas: m.Config.Replicas, DuplicateWindow: m.Config.DuplicateWindow, Logger: m.Logger,
+		Credentials: m.Config.NATSCredentials,
 	})
 	if err != nil {
 		return err
+	}
+	if m.Config.TamperEvidence {
+		if err := m.openTransparency(ctx); err != nil {
+			return err
+		}
 	}
 	m.Ingester = eventstore.NewIngester(m.Store, m.Units, m.Calendar, m.Now)
 	m.Ingest = &eventstore.IngestService{Events: m.Ingester}
@@ -143,6 +171,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.HTTP.Logger = m.Logger
 	m.HTTP.Events = m.Ingester
 	m.HTTP.Dossiers = m.Ingester
+	if m.Transparency != nil {
+		m.HTTP.Proofs = m.Transparency
+	}
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}
@@ -167,6 +198,9 @@ func (m *Main) Close() error {
 	if m.Ingest != nil {
 		errs = append(errs, m.Ingest.Close())
 	}
+	if m.Transparency != nil {
+		errs = append(errs, m.Transparency.Close())
+	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
 	}
@@ -184,6 +218,32 @@ func (m *Main) Serve(ctx context.Context) error {
 		return err
 	}
 	m.Logger.Info("stopped")
+	return nil
+}
+
+// openTransparency loads or creates the checkpoint key and starts the
+// goroutine that keeps the Merkle tree and signs checkpoints.
+func (m *Main) openTransparency(ctx context.Context) error {
+	keyFile := m.Config.CheckpointKey
+	if keyFile == "" {
+		keyFile = filepath.Join(m.Config.DataDir, "checkpoint.key")
+	}
+	key, err := transparency.LoadOrCreateKey(keyFile, m.Config.Origin)
+	if err != nil {
+		return err
+	}
+	m.Transparency = &transparency.Log{
+		Ledger: m.Store, Dossiers: m.Store, Checkpoints: m.Store, Key: key,
+		TreeFile:           filepath.Join(m.Config.DataDir, "tree.hashes"),
+		CheckpointEvery:    m.Config.CheckpointEvery,
+		CheckpointInterval: m.Config.CheckpointInterval,
+		Logger:             m.Logger,
+	}
+	if err := m.Transparency.Open(ctx); err != nil {
+		m.Transparency = nil
+		return err
+	}
+	m.Logger.Info("checkpoints signed; auditors verify them with this key", "verifier_key", key.VerifierKey)
 	return nil
 }
 
