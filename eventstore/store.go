@@ -359,6 +359,11 @@ func (s *Store) Read(ctx context.Context, from uint64, follow bool, fn func(hoso
 	if err != nil {
 		return fmt.Errorf("read from seq %d: %w", from, err)
 	}
+	// Without follow, stop at the end even when the last messages were
+	// deleted (an administrator's doing), rather than wait for them.
+	if info := cons.CachedInfo(); !follow && info != nil && info.NumPending == 0 {
+		return nil
+	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(4096))
 	if err != nil {
 		return fmt.Errorf("read from seq %d: %w", from, err)
@@ -381,7 +386,7 @@ func (s *Store) Read(ctx context.Context, from uint64, follow bool, fn func(hoso
 		if err := fn(hoso.LedgerEntry{Seq: meta.Sequence.Stream, Time: meta.Timestamp, Data: msg.Data()}); err != nil {
 			return err
 		}
-		if !follow && meta.Sequence.Stream >= last {
+		if !follow && (meta.Sequence.Stream >= last || meta.NumPending == 0) {
 			return nil
 		}
 	}

@@ -121,7 +121,8 @@ func ParseKey(skey string) (*Key, error) {
 		return nil, fmt.Errorf("checkpoint key: %w", err)
 	}
 	// PRIVATE+KEY+name+hash+base64(algorithm byte, Ed25519 seed)
-	parts := strings.Split(skey, "+")
+	// (base64 may itself contain '+', so split off the first four fields only).
+	parts := strings.SplitN(skey, "+", 5)
 	raw, err := base64.StdEncoding.DecodeString(parts[len(parts)-1])
 	if err != nil || len(raw) != 1+ed25519.SeedSize {
 		return nil, errors.New("checkpoint key: not an Ed25519 note key")

@@ -116,8 +116,10 @@ func (l *Log) Open(ctx context.Context) error {
 	return nil
 }
 
-// Close stops following the stream, signs a last checkpoint of what was
-// hashed, and closes the tree file.
+// Close stops following the stream, hashes what was appended meanwhile,
+// signs a last checkpoint, and closes the tree file. Call it before closing
+// the store and after closing the doors, so the last checkpoint covers
+// every event.
 func (l *Log) Close() error {
 	if l.cancel == nil {
 		return nil
@@ -126,7 +128,11 @@ func (l *Log) Close() error {
 	l.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := l.checkpoint(ctx, true)
+	var err error
+	if l.Halted() == nil {
+		err = l.catchUp(ctx)
+	}
+	err = errors.Join(err, l.checkpoint(ctx, true))
 	return errors.Join(err, l.tree.Close())
 }
 
@@ -195,7 +201,9 @@ func (l *Log) catchUp(ctx context.Context) error {
 		}
 		batch = append(batch, e.Data)
 		next++
-		if len(batch) >= l.BatchSize {
+		// Cut batches at every CheckpointEvery-th event, so checkpoints
+		// fall on those sizes however the events arrived.
+		if len(batch) >= l.BatchSize || (next-1)%l.CheckpointEvery == 0 {
 			return flush()
 		}
 		return nil
@@ -215,7 +223,8 @@ func (l *Log) checkpoint(ctx context.Context, force bool) error {
 	if n := len(l.checkpoints); n > 0 {
 		lastSize = l.checkpoints[n-1].Size
 	}
-	due := uint64(size)-lastSize >= l.CheckpointEvery || time.Since(l.lastSigned) >= l.CheckpointInterval
+	due := uint64(size)%l.CheckpointEvery == 0 || uint64(size)-lastSize >= l.CheckpointEvery ||
+		time.Since(l.lastSigned) >= l.CheckpointInterval
 	l.mu.RUnlock()
 	if uint64(size) <= lastSize || (!force && !due) {
 		return nil

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hoso-ledger/hoso/eventstore"
+	"github.com/hoso-ledger/hoso/transparency"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// ledgerEvents interleave three dossiers: A at seqs 1, 3, 6; B at 2, 5; C at 4.
+var ledgerEvents = []string{
+	`{"type":"received","dossier":"A","unit":"00127","at":"2024-03-04T08:00:00+07:00","procedure":"1.001776","channel":"online","days":3}`,
+	`{"type":"received","dossier":"B","unit":"00127","at":"2024-03-04T08:05:00+07:00","procedure":"1.001776","channel":"direct","days":3}`,
+	`{"type":"transferred","dossier":"A","unit":"00127","to_unit":"004","at":"2024-03-04T08:10:00+07:00"}`,
+	`{"type":"received","dossier":"C","unit":"00127","at":"2024-03-04T08:15:00+07:00","procedure":"1.001776","channel":"postal","days":3}`,
+	`{"type":"transferred","dossier":"B","unit":"00127","to_unit":"004","at":"2024-03-04T08:20:00+07:00"}`,
+	`{"type":"resolved","dossier":"A","unit":"004","at":"2024-03-04T08:30:00+07:00"}`,
+}
+
+// openLedger runs Main on dir with checkpoints every two events and appends
+// ledgerEvents.
+func openLedger(t *testing.T, dir string) *Main {
+	t.Helper()
+	m := NewMain()
+	m.Config.DataDir = dir
+	m.Config.HTTPAddr = "127.0.0.1:0"
+	m.Config.NATSListen = "127.0.0.1:0"
+	m.Config.LogLevel = "warn"
+	m.Config.CheckpointEvery = 2
+	m.Now = func() time.Time { return testNow }
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	for i, e := range ledgerEvents {
+		if code, body := post(t, m, "application/json", e); code != http.StatusCreated {
+			t.Fatalf("event %d: %d %s", i, code, body)
+		}
+	}
+	return m
+}
+
+// buildLedger leaves a closed ledger of ledgerEvents in a new data dir; its
+// last checkpoint covers every event.
+func buildLedger(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	m := openLedger(t, dir)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func verify(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	err := run(ctx, append([]string{"verify"}, args...), nil, &out, &errb)
+	return out.String() + errb.String(), err
+}
+
+// admin opens the ledger's stream as its operator would, with the ledger's
+// own credentials, without touching its configuration.
+func admin(t *testing.T, dir string) (*eventstore.Store, jetstream.Stream) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := eventstore.Open(ctx, eventstore.Config{DataDir: dir, Listen: "127.0.0.1:0", ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.JetStream().Stream(ctx, eventstore.StreamName)
+	if err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	return s, st
+}
+
+// liftDeny is what an administrator must do to delete or purge: the server
+// refuses to lift DenyDelete or DenyPurge by a configuration update, so the
+// stream is recreated without them and its messages copied over.
+func liftDeny(t *testing.T, s *eventstore.Store, st jetstream.Stream) jetstream.Stream {
+	t.Helper()
+	ctx := context.Background()
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.Config
+	cfg.DenyDelete = false
+	if _, err := s.JetStream().UpdateStream(ctx, cfg); err == nil {
+		t.Fatal("the server let DenyDelete be lifted by an update")
+	}
+	cfg.DenyPurge = false
+	return restoreModified(t, s, st, &cfg, func([]*jetstream.RawStreamMsg) {})
+}
+
+// restoreModified replaces the stream by one rebuilt from its messages as
+// change returns them: what restoring an edited backup amounts to.
+func restoreModified(t *testing.T, s *eventstore.Store, st jetstream.Stream, cfg *jetstream.StreamConfig, change func(msgs []*jetstream.RawStreamMsg)) jetstream.Stream {
+	t.Helper()
+	ctx := context.Background()
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg == nil {
+		cfg = &info.Config
+	}
+	var msgs []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	change(msgs)
+	js := s.JetStream()
+	if err := js.DeleteStream(ctx, eventstore.StreamName); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := js.CreateStream(ctx, *cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if _, err := js.Publish(ctx, m.Subject, m.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return restored
+}
+
+func TestVerifyCleanLedger(t *testing.T) {
+	dir := buildLedger(t)
+	out, err := verify(t, "--data", dir)
+	if err != nil {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "ok: 6 events of 3 dossiers, contiguous; 3 checkpoints") || !strings.Contains(out, "latest checkpoint: size 6") {
+		t.Errorf("summary:\n%s", out)
+	}
+	// Reopening the ledger keeps the tree: a restart neither re-hashes nor
+	// breaks it.
+	m := NewMain()
+	m.Config.DataDir, m.Config.HTTPAddr, m.Config.NATSListen, m.Config.LogLevel = dir, "127.0.0.1:0", "127.0.0.1:0", "warn"
+	m.Now = func() time.Time { return testNow }
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Transparency.TreeSize(); got != 6 {
+		t.Errorf("tree size after restart %d, want 6", got)
+	}
+	m.Close()
+	if out, err := verify(t, "--data", dir); err != nil {
+		t.Fatalf("verify after restart: %v\n%s", err, out)
+	}
+}
+
+func TestVerifyDetectsTampering(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		// tamper changes the ledger and returns what verify must say.
+		tamper func(t *testing.T, dir string) string
+	}{
+		{"administrator deletes one message", func(t *testing.T, dir string) string {
+			s, st := admin(t, dir)
+			defer s.Close()
+			st = liftDeny(t, s, st)
+			if err := st.DeleteMsg(ctx, 3); err != nil {
+				t.Fatal(err)
+			}
+			return "HOSO_EVENTS seq 3: missing"
+		}},
+		{"administrator deletes the last message", func(t *testing.T, dir string) string {
+			s, st := admin(t, dir)
+			defer s.Close()
+			st = liftDeny(t, s, st)
+			if err := st.DeleteMsg(ctx, 6); err != nil {
+				t.Fatal(err)
+			}
+			return "HOSO_EVENTS seq 6: missing"
+		}},
+		{"administrator purges one dossier", func(t *testing.T, dir string) string {
+			s, st := admin(t, dir)
+			defer s.Close()
+			st = liftDeny(t, s, st)
+			if err := st.Purge(ctx, jetstream.WithPurgeSubject(eventstore.Subject("B"))); err != nil {
+				t.Fatal(err)
+			}
+			return "HOSO_EVENTS seq 2: missing"
+		}},
+		{"restore from a backup with one event changed", func(t *testing.T, dir string) string {
+			s, st := admin(t, dir)
+			defer s.Close()
+			restoreModified(t, s, st, nil, func(msgs []*jetstream.RawStreamMsg) {
+				msgs[3].Data = bytes.Replace(msgs[3].Data, []byte(`"postal"`), []byte(`"online"`), 1)
+			})
+			return "HOSO_EVENTS seq 4: changed"
+		}},
+		{"restore from a backup with two events reordered", func(t *testing.T, dir string) string {
+			s, st := admin(t, dir)
+			defer s.Close()
+			restoreModified(t, s, st, nil, func(msgs []*jetstream.RawStreamMsg) {
+				msgs[2], msgs[5] = msgs[5], msgs[2]
+			})
+			return "HOSO_EVENTS seq 3: "
+		}},
+		{"an event changed, verified without the tree file", func(t *testing.T, dir string) string {
+			s, st := admin(t, dir)
+			defer s.Close()
+			restoreModified(t, s, st, nil, func(msgs []*jetstream.RawStreamMsg) {
+				msgs[3].Data = bytes.Replace(msgs[3].Data, []byte(`"postal"`), []byte(`"online"`), 1)
+			})
+			if err := os.Remove(filepath.Join(dir, "tree.hashes")); err != nil {
+				t.Fatal(err)
+			}
+			// Checkpoints at 2, 4 and 6: the change is between 2 and 4.
+			return "HOSO_EVENTS seq 3: changed or reordered: events 3..4 do not hash to the root signed by checkpoint 4"
+		}},
+		{"two events reordered, verified without the tree file", func(t *testing.T, dir string) string {
+			s, st := admin(t, dir)
+			defer s.Close()
+			restoreModified(t, s, st, nil, func(msgs []*jetstream.RawStreamMsg) {
+				msgs[2], msgs[5] = msgs[5], msgs[2]
+			})
+			if err := os.Remove(filepath.Join(dir, "tree.hashes")); err != nil {
+				t.Fatal(err)
+			}
+			return `HOSO_EVENTS seq 3: dossier "A": version 3 follows version 1`
+		}},
+		{"a checkpoint signed by another key", func(t *testing.T, dir string) string {
+			s, _ := admin(t, dir)
+			defer s.Close()
+			skey, _, err := note.GenerateKey(rand.Reader, "impostor")
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, err := transparency.ParseKey(skey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp, err := key.Sign(6, tlog.Hash{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ack, err := s.JetStream().Publish(ctx, eventstore.CheckpointSubject, []byte(cp.Note))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("HOSO_CHECKPOINTS seq %d: checkpoint signature: not signed by", ack.Sequence)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := buildLedger(t)
+			want := tt.tamper(t, dir)
+			out, err := verify(t, "--data", dir)
+			if err == nil || exitCode(err) != 1 {
+				t.Fatalf("verify: exit %d (%v), want 1\n%s", exitCode(err), err, out)
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("verify said %q, want %q", err, want)
+			}
+			t.Log(err)
+		})
+	}
+}
