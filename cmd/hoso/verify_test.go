@@ -175,7 +175,7 @@ func TestVerifyCleanLedger(t *testing.T) {
 func TestVerifyDetectsTampering(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
-		name   string
+		name string
 		// tamper changes the ledger and returns what verify must say.
 		tamper func(t *testing.T, dir string) string
 	}{
