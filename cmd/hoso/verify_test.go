@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hoso-ledger/hoso"
 	"github.com/hoso-ledger/hoso/eventstore"
 	"github.com/hoso-ledger/hoso/transparency"
 	"github.com/nats-io/nats.go/jetstream"
@@ -280,5 +283,129 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			}
 			t.Log(err)
 		})
+	}
+}
+
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+// waitCheckpoint waits, bounded, for a checkpoint covering size events.
+func waitCheckpoint(t *testing.T, m *Main, size uint64) hoso.Checkpoint {
+	t.Helper()
+	for range 500 {
+		if cp, err := m.Transparency.LatestCheckpoint(context.Background()); err == nil && cp.Size >= size {
+			return cp
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no checkpoint of %d events", size)
+	return hoso.Checkpoint{}
+}
+
+func TestDossierProofVerifiesOffline(t *testing.T) {
+	dir := t.TempDir()
+	m := openLedger(t, filepath.Join(dir, "data"))
+	latest := waitCheckpoint(t, m, 6)
+
+	code, key := get(t, m.HTTP.URL()+"/v1/checkpoint/key")
+	if code != http.StatusOK || !strings.HasPrefix(string(key), latest.Origin+"+") {
+		t.Fatalf("key: %d %s", code, key)
+	}
+	keyFile := filepath.Join(dir, "ledger.pub")
+	writeFile(t, keyFile, key)
+	code, body := get(t, m.HTTP.URL()+"/v1/checkpoint")
+	var cp hoso.Checkpoint
+	if err := json.Unmarshal(body, &cp); code != http.StatusOK || err != nil || cp.Size != 6 {
+		t.Fatalf("checkpoint: %d %s", code, body)
+	}
+
+	code, body = get(t, m.HTTP.URL()+"/v1/dossiers/A/proof")
+	if code != http.StatusOK {
+		t.Fatalf("proof: %d %s", code, body)
+	}
+	proofFile := filepath.Join(dir, "A.proof.json")
+	writeFile(t, proofFile, body)
+	out, err := verify(t, "--proof", proofFile, "--key", keyFile)
+	if err != nil || !strings.Contains(out, "ok: dossier A: 3 events proven") {
+		t.Fatalf("verify --proof: %v\n%s", err, out)
+	}
+
+	// The same proof with one event's bytes changed fails, naming its seq.
+	var p hoso.DossierProof
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Events[1].Seq != 3 {
+		t.Fatalf("A's second event at seq %d, want 3", p.Events[1].Seq)
+	}
+	p.Events[1].Data = bytes.Replace(p.Events[1].Data, []byte(`"004"`), []byte(`"005"`), 1)
+	changed, _ := json.Marshal(p)
+	writeFile(t, proofFile, changed)
+	out, err = verify(t, "--proof", proofFile, "--key", keyFile)
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "seq 3: not in the signed tree") {
+		t.Fatalf("changed proof: exit %d %v\n%s", exitCode(err), err, out)
+	}
+
+	// Another ledger's key does not verify this ledger's checkpoint.
+	_, otherKey, err := note.GenerateKey(rand.Reader, latest.Origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, proofFile, body)
+	if _, err := verify(t, "--proof", proofFile, "--key", otherKey); exitCode(err) != 1 || !strings.Contains(err.Error(), "not signed by") {
+		t.Fatalf("other key: exit %d %v", exitCode(err), err)
+	}
+
+	// Consistency between two signed checkpoints.
+	older, err := m.Transparency.CheckpointAtOrAfter(context.Background(), 2)
+	if err != nil || older.Size != 2 {
+		t.Fatalf("checkpoint at or after 2: %+v %v", older, err)
+	}
+	code, body = get(t, m.HTTP.URL()+"/v1/consistency?from=2&to=6")
+	var cons hoso.ConsistencyProof
+	if err := json.Unmarshal(body, &cons); code != http.StatusOK || err != nil {
+		t.Fatalf("consistency: %d %s", code, body)
+	}
+	proof := make(tlog.TreeProof, len(cons.Proof))
+	for i, h := range cons.Proof {
+		copy(proof[i][:], h)
+	}
+	if err := tlog.CheckTree(proof, 6, tlog.Hash(cp.Root), 2, tlog.Hash(older.Root)); err != nil {
+		t.Errorf("consistency proof 2..6 does not check against the signed roots: %v", err)
+	}
+
+	for _, tc := range []struct {
+		path   string
+		status int
+		says   string
+	}{
+		{"/v1/consistency?from=x&to=6", http.StatusBadRequest, `"field":"from"`},
+		{"/v1/consistency?from=2&to=7", http.StatusBadRequest, `"field":"to"`},
+		{"/v1/consistency?from=3&to=2", http.StatusBadRequest, `"field":"to"`},
+		{"/v1/dossiers/nope/proof", http.StatusNotFound, `"not_found"`},
+		{"/v1/checkpoint?format=xml", http.StatusBadRequest, `"field":"format"`},
+	} {
+		code, body := get(t, m.HTTP.URL()+tc.path)
+		if code != tc.status || !strings.Contains(string(body), tc.says) {
+			t.Errorf("GET %s: %d %s, want %d with %s", tc.path, code, body, tc.status, tc.says)
+		}
+	}
+}
+
+func writeFile(t *testing.T, name string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(name, data, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
