@@ -81,13 +81,15 @@ func TestDeskRole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	short, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	if err := js.DeleteStream(short, eventstore.StreamName); err == nil {
 		t.Error("desk deleted the stream")
 	}
 	wantPermissionViolation(t, errs, "delete the stream")
-	if _, err := js.UpdateStream(short, jetstream.StreamConfig{Name: eventstore.StreamName, Subjects: []string{">"}}); err == nil {
+	short2, cancel2 := context.WithTimeout(ctx, time.Second)
+	defer cancel2()
+	if _, err := js.UpdateStream(short2, jetstream.StreamConfig{Name: eventstore.StreamName, Subjects: []string{">"}}); err == nil {
 		t.Error("desk edited the stream")
 	}
 	wantPermissionViolation(t, errs, "edit the stream")
