@@ -53,7 +53,7 @@ type Verifier struct {
 // it could not read the ledger, or the summary of a clean ledger.
 func (v *Verifier) Verify(ctx context.Context) (Summary, error) {
 	var sum Summary
-	var recorded *hashFile
+	var recorded *recordedLeaves
 	if v.TreeFile != "" {
 		f, err := os.Open(v.TreeFile)
 		if err == nil {
@@ -62,7 +62,7 @@ func (v *Verifier) Verify(ctx context.Context) (Summary, error) {
 				f.Close()
 				return sum, serr
 			}
-			recorded = &hashFile{f: f, size: leavesIn(st.Size() / tlog.HashSize)}
+			recorded = &recordedLeaves{f: f, size: leavesIn(st.Size() / tlog.HashSize)}
 			defer f.Close()
 		} else if !errors.Is(err, os.ErrNotExist) {
 			return sum, err
@@ -85,11 +85,11 @@ func (v *Verifier) Verify(ctx context.Context) (Summary, error) {
 		}
 		leaf := tlog.RecordHash(e.Data)
 		if recorded != nil && int64(e.Seq) <= recorded.size {
-			hs, err := recorded.ReadHashes([]int64{tlog.StoredHashIndex(0, int64(e.Seq-1))})
+			h, err := recorded.leaf(int64(e.Seq - 1))
 			if err != nil {
 				return err
 			}
-			if hs[0] != leaf {
+			if h != leaf {
 				return &Fault{Stream: "HOSO_EVENTS", Seq: e.Seq, Problem: "changed: its bytes differ from those hashed when it was appended"}
 			}
 		}
@@ -151,6 +151,33 @@ func (v *Verifier) Verify(ctx context.Context) (Summary, error) {
 	})
 	sum.Latest = prev
 	return sum, err
+}
+
+// recordedLeaves reads the leaf hashes of a tree file in increasing order,
+// a window at a time rather than a read per leaf.
+type recordedLeaves struct {
+	f      *os.File
+	size   int64
+	start  int64 // file offset of buf
+	buf    []byte
+	window [1 << 20]byte
+}
+
+func (r *recordedLeaves) leaf(n int64) (tlog.Hash, error) {
+	var h tlog.Hash
+	off := tlog.StoredHashIndex(0, n) * tlog.HashSize
+	if off < r.start || off+tlog.HashSize > r.start+int64(len(r.buf)) {
+		k, err := r.f.ReadAt(r.window[:], off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return h, fmt.Errorf("tree file: %w", err)
+		}
+		if k < tlog.HashSize {
+			return h, fmt.Errorf("tree file: no hash of leaf %d", n)
+		}
+		r.start, r.buf = off, r.window[:k]
+	}
+	copy(h[:], r.buf[off-r.start:])
+	return h, nil
 }
 
 // DecodeDossierProof reads a saved dossier proof strictly: unknown fields
