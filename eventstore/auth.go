@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -33,6 +34,22 @@ func DeskPermissions() *server.Permissions {
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: allow},
 		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+	}
+}
+
+// LedgerPermissions are what the ledger's own role needs on an external
+// cluster (docs/security.md writes them as server configuration): append
+// events and checkpoints, use the JetStream API, serve hoso.ingest and
+// answer its requests. The embedded server's ledger user, the server's
+// owner, has every permission.
+func LedgerPermissions() *server.Permissions {
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{
+			SubjectPrefix + ">", CheckpointSubject, "$JS.API.>", "_INBOX.>",
+		}},
+		Subscribe: &server.SubjectPermission{Allow: []string{IngestSubject, "$SRV.>", "_INBOX.>"}},
+		// Answers to desk systems whose inbox prefix is not _INBOX.
+		Response: &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute},
 	}
 }
 

@@ -5,14 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
 	"github.com/hoso-ledger/hoso/eventstore"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 )
 
 // deskConn connects with the desk credentials, collecting the server's
@@ -127,5 +130,92 @@ func TestServerRequiresCredentials(t *testing.T) {
 		if fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: mode %v, want 0600", f, fi.Mode().Perm())
 		}
+	}
+}
+
+// An external server set up as docs/security.md says: the ledger's role with
+// LedgerPermissions can append, read, keep checkpoints and serve ingest; the
+// desk role can ingest.
+func TestExternalServerWithLedgerPermissions(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ledgerKP, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deskKP, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedFile := func(kp nkeys.KeyPair, name string) (string, string) {
+		seed, _ := kp.Seed()
+		pub, _ := kp.PublicKey()
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, seed, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path, pub
+	}
+	ledgerFile, ledgerPub := seedFile(ledgerKP, "ledger.nk")
+	deskFile, deskPub := seedFile(deskKP, "desk.nk")
+	srv, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "js"), NoSigs: true,
+		Nkeys: []*server.NkeyUser{
+			{Nkey: ledgerPub, Permissions: eventstore.LedgerPermissions()},
+			{Nkey: deskPub, Permissions: eventstore.DeskPermissions()},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(srv.Shutdown)
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	s, err := eventstore.Open(ctx, eventstore.Config{URL: srv.ClientURL(), Credentials: ledgerFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	svc := &eventstore.IngestService{Events: newIngester(t, s)}
+	if err := svc.Open(s.Conn()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+
+	auth, err := nats.NkeyOptionFromSeed(deskFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desk, err := nats.Connect(srv.ClientURL(), auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer desk.Close()
+	for i, js := range []string{received("EXT-1"), `{"type":"transferred","dossier":"EXT-1","unit":"00127","to_unit":"004","at":"2024-03-01T10:00:00+07:00"}`} {
+		reply, err := desk.Request(eventstore.IngestSubject, []byte(js), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res hoso.AppendResult
+		if err := json.Unmarshal(reply.Data, &res); err != nil || res.Seq != uint64(i+1) {
+			t.Fatalf("ingest answer %s (%v)", reply.Data, err)
+		}
+	}
+	entries, err := s.ReadDossier(ctx, "EXT-1")
+	if err != nil || len(entries) != 2 || entries[1].Seq != 2 {
+		t.Fatalf("read dossier: %d entries %v", len(entries), err)
+	}
+	var seen []uint64
+	if err := s.Read(ctx, 1, false, func(e hoso.LedgerEntry) error { seen = append(seen, e.Seq); return nil }); err != nil || len(seen) != 2 {
+		t.Fatalf("read: %v %v", seen, err)
+	}
+	if err := s.AppendCheckpoint(ctx, 2, []byte("note")); err != nil {
+		t.Fatal(err)
+	}
+	var notes int
+	if err := s.ReadCheckpoints(ctx, func(hoso.CheckpointEntry) error { notes++; return nil }); err != nil || notes != 1 {
+		t.Fatalf("checkpoints: %d %v", notes, err)
 	}
 }
