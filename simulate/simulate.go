@@ -105,7 +105,7 @@ type Generator struct {
 	order  uint64
 	open   map[string]*hoso.Dossier // dossiers with events still to come, or open
 	left   map[string]int           // events still queued, per dossier
-	counts map[string]*Counts // by row unit
+	counts map[string]*Counts       // by row unit
 	sum    Summary
 }
 
