@@ -244,6 +244,8 @@ func (s *Store) Msg(ctx context.Context, seq uint64) (hoso.LedgerEntry, error) {
 	return hoso.LedgerEntry{Seq: m.Sequence, Time: m.Time, Data: m.Data}, nil
 }
 
+var _ hoso.DossierHistory = (*Store)(nil)
+
 // LoadDossier returns a dossier's events in order; none if it does not exist.
 func (s *Store) LoadDossier(ctx context.Context, code string) ([]*hoso.Event, error) {
 	subj := Subject(code)
