@@ -2,12 +2,14 @@
 GO       ?= go
 DATA     ?= hoso-data
 FUZZTIME ?= 5s
+# DEMO: preload a simulated year of Hà Nội on the first `make run` (DEMO=false skips it).
+DEMO     ?= true
 
 .PHONY: run test build lint vet fuzz bench clean
 
 ## run: serve the ledger on the embedded default (NATS + SQLite under ./hoso-data)
 run:
-	$(GO) run ./cmd/hoso serve --data $(DATA)
+	$(GO) run ./cmd/hoso serve --data $(DATA) --demo=$(DEMO)
 
 ## test: formatting, vet, staticcheck, the whole suite with -race, then brief fuzzing
 test: lint

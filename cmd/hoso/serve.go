@@ -30,6 +30,10 @@ type Config struct {
 	LogFormat       string
 	LogLevel        string
 	ShutdownTimeout time.Duration
+
+	// Demo preloads a simulated year of Hà Nội once (see demo.go).
+	Demo         bool
+	DemoDossiers int
 }
 
 // DefaultConfig is the embedded default: everything under ./hoso-data.
@@ -43,6 +47,7 @@ func DefaultConfig() Config {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		ShutdownTimeout: 30 * time.Second,
+		DemoDossiers:    DefaultDemoDossiers,
 	}
 }
 
@@ -70,6 +75,9 @@ type Main struct {
 
 	projectorCancel context.CancelFunc
 	projectorWG     sync.WaitGroup
+
+	demoCancel context.CancelFunc
+	demoWG     sync.WaitGroup
 }
 
 // NewMain returns a Main with the default configuration.
@@ -93,6 +101,8 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain in-flight requests on SIGTERM")
+	fs.BoolVar(&c.Demo, "demo", c.Demo, "preload a simulated year of Hà Nội once, in the background")
+	fs.IntVar(&c.DemoDossiers, "demo-dossiers", c.DemoDossiers, "dossiers of the demo preload")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: hoso serve [flags]\n\nFlags (each also read from HOSO_<NAME>):\n")
 		fs.PrintDefaults()
@@ -162,6 +172,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.Logger.Info("hoso serving", "http", m.HTTP.URL(), "nats", m.Store.ClientURL(),
 		"ingest_subject", eventstore.IngestSubject, "data", m.Config.DataDir)
+	m.startDemo()
 	close(m.Ready)
 	return nil
 }
@@ -171,6 +182,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
+	m.stopDemo()
 	var errs []error
 	if m.HTTP != nil {
 		errs = append(errs, m.HTTP.Close(ctx))
