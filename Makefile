@@ -5,7 +5,7 @@ FUZZTIME ?= 5s
 # DEMO: preload a simulated year of Hà Nội on the first `make run` (DEMO=false skips it).
 DEMO     ?= true
 
-.PHONY: run test build lint vet fuzz bench clean
+.PHONY: run test build lint vet fuzz bench bench-smoke clean
 
 ## run: serve the ledger on the embedded default (NATS + SQLite under ./hoso-data)
 run:
@@ -15,6 +15,7 @@ run:
 test: lint
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
+	$(MAKE) bench-smoke
 
 ## build: the one binary, in ./bin/hoso
 build:
@@ -38,6 +39,10 @@ fuzz:
 ## bench: Go benchmarks of the write path
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+## bench-smoke: hoso bench --quick, to see that every measurement runs (no timing is asserted)
+bench-smoke:
+	$(GO) run ./cmd/hoso bench --quick > /dev/null
 
 clean:
 	rm -rf bin
