@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hoso-ledger/hoso/handlers"
 	"github.com/hoso-ledger/hoso/projections"
 )
 
@@ -69,6 +70,8 @@ func (m *Main) runProjector(ctx context.Context) {
 func (m *Main) mountReadModel() {
 	m.HTTP.Ready = m.Projector.CaughtUp
 	m.HTTP.Dossiers = &projections.Dossiers{DB: m.DB, History: m.Store, Now: m.Now}
+	reads := &projections.Reads{DB: m.DB, Units: m.Units, Calendar: m.Calendar, Now: m.Now, DueSoon: m.Config.DueSoon}
+	m.HTTP.MountReads(handlers.Reads{Reports: reads, Dossiers: reads, Units: reads})
 }
 
 // closeReadModel stops the projector, then closes the file; it runs before
