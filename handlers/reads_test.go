@@ -32,6 +32,14 @@ func vnTime(y int, m time.Month, d, hh, mm int) time.Time {
 // D4 paused (00130), D5 in deadline (00127).
 func readServer(t *testing.T) *httptest.Server {
 	t.Helper()
+	ts := httptest.NewServer(readHandler(t))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// readHandler is readServer's handler.
+func readHandler(t testing.TB) http.Handler {
+	t.Helper()
 	units, err := hoso.LoadUnits()
 	if err != nil {
 		t.Fatal(err)
@@ -82,9 +90,7 @@ func readServer(t *testing.T) *httptest.Server {
 	reads := &projections.Reads{DB: db, Units: units, Calendar: cal, Now: func() time.Time { return readNow }}
 	s := handlers.NewServer()
 	s.MountReads(handlers.Reads{Reports: reads, Dossiers: reads, Units: reads})
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
-	return ts
+	return s.Handler()
 }
 
 func get(t *testing.T, ts *httptest.Server, path string, header ...string) (*http.Response, []byte) {
@@ -330,4 +336,36 @@ func TestUnitEndpoint(t *testing.T) {
 	if resp, body := get(t, ts, "/v1/units/99999"); resp.StatusCode != 404 {
 		t.Errorf("unknown unit: %d %s", resp.StatusCode, body)
 	}
+}
+
+// FuzzReadQuery sends arbitrary query strings to the read endpoints: every
+// answer is 200, or 400 with an error body, never a server fault.
+func FuzzReadQuery(f *testing.F) {
+	for _, s := range []string{
+		"unit=004&level=ward&from=2024-03-01&to=2024-03-06",
+		"from=2024-03-01&to=2024-03-06&format=csv&by=procedure",
+		"state=due_soon&limit=2", "due_before=2024-03-06&cursor=abc", "%zz=1", "unit=004&unit=004",
+	} {
+		f.Add(s)
+	}
+	h := readHandler(f)
+	f.Fuzz(func(t *testing.T, query string) {
+		for _, path := range []string{"/v1/report", "/v1/dossiers", "/v1/units/004"} {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.URL.RawQuery = query
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			body := rec.Body.Bytes()
+			switch rec.Code {
+			case 200:
+			case 400:
+				var eb hoso.ErrorBody
+				if err := json.Unmarshal(body, &eb); err != nil || eb.Error.Code != hoso.EINVALID || eb.Error.Message == "" {
+					t.Fatalf("%s?%s: 400 body %s", path, query, body)
+				}
+			default:
+				t.Fatalf("%s?%s: %d %s", path, query, rec.Code, body)
+			}
+		}
+	})
 }

@@ -52,7 +52,7 @@ Usage: hoso COMMAND [flags]
 
 Commands:
   serve     run the ledger: embedded NATS + SQLite, HTTP API, NATS ingest service
-  report    print a report (DESIGN.md §2) from the read model: text, csv, xlsx or json
+  report    print the on-time and backlog report from the read model: text, csv, xlsx or json
   rebuild   rebuild the read model from the stream (stop the server first)
   bench     measure ingest against raw JetStream in one run, print a Markdown table
   version   print the version
