@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
 	"github.com/hoso-ledger/hoso/eventstore"
 	"github.com/hoso-ledger/hoso/handlers"
+	"github.com/hoso-ledger/hoso/projections"
 )
 
 // Config is everything `hoso serve` can be told.
@@ -60,6 +62,14 @@ type Main struct {
 	Ingester *eventstore.Ingester
 	Ingest   *eventstore.IngestService
 	HTTP     *handlers.Server
+
+	// DB is the SQLite read model and Projector what fills it from the
+	// stream, in a goroutine Main owns (see openReadModel).
+	DB        *projections.DB
+	Projector *projections.Projector
+
+	projectorCancel context.CancelFunc
+	projectorWG     sync.WaitGroup
 }
 
 // NewMain returns a Main with the default configuration.
@@ -138,11 +148,15 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := m.Ingest.Open(m.Store.Conn()); err != nil {
 		return err
 	}
+	if err := m.openReadModel(ctx); err != nil {
+		return err
+	}
 	m.HTTP = handlers.NewServer()
 	m.HTTP.Addr = m.Config.HTTPAddr
 	m.HTTP.Logger = m.Logger
 	m.HTTP.Events = m.Ingester
 	m.HTTP.Dossiers = m.Ingester
+	m.mountReadModel()
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}
@@ -164,6 +178,7 @@ func (m *Main) Close() error {
 	if m.Ingest != nil {
 		errs = append(errs, m.Ingest.Close())
 	}
+	errs = append(errs, m.closeReadModel())
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
 	}
