@@ -146,7 +146,7 @@ func gaugeOf(t *testing.T, col prometheus.Collector, match ...string) prometheus
 type constCollector struct{ m prometheus.Metric }
 
 func (c constCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.m.Desc() }
-func (c constCollector) Collect(ch chan<- prometheus.Metric)  { ch <- c.m }
+func (c constCollector) Collect(ch chan<- prometheus.Metric) { ch <- c.m }
 
 func metricText(t *testing.T, m prometheus.Metric) string {
 	t.Helper()
