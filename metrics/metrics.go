@@ -56,7 +56,16 @@ type Events struct {
 	duration *prometheus.HistogramVec
 }
 
-var _ hoso.EventService = (*Events)(nil)
+var (
+	_ hoso.EventService      = (*Events)(nil)
+	_ hoso.RejectionRecorder = (*Events)(nil)
+)
+
+// RecordRejected counts an event refused before it reached the service
+// (it did not decode); hoso.Ingest calls it.
+func (e *Events) RecordRejected(err error) {
+	e.rejected.WithLabelValues(hoso.ErrorCode(err)).Inc()
+}
 
 // NewEvents wraps next and registers its metrics on reg.
 func NewEvents(next hoso.EventService, reg prometheus.Registerer) *Events {
@@ -72,7 +81,7 @@ func NewEvents(next hoso.EventService, reg prometheus.Registerer) *Events {
 		}, []string{"reason"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hoso_ingest_duration_seconds",
-			Help:    "Time to validate and append one ingest request: a single event or a batch.",
+			Help:    "Time to validate and append the events of one ingest request, by request: one event or a batch of several.",
 			Buckets: ingestBuckets,
 		}, []string{"request"}),
 	}
@@ -101,7 +110,11 @@ func (e *Events) Append(ctx context.Context, ev *hoso.Event) (hoso.AppendResult,
 func (e *Events) AppendBatch(ctx context.Context, events []*hoso.Event) []hoso.BatchResult {
 	start := time.Now()
 	results := e.next.AppendBatch(ctx, events)
-	e.duration.WithLabelValues(RequestBatch).Observe(time.Since(start).Seconds())
+	request := RequestBatch
+	if len(events) == 1 {
+		request = RequestEvent
+	}
+	e.duration.WithLabelValues(request).Observe(time.Since(start).Seconds())
 	for i, r := range results {
 		e.count(events[i], r.Result, r.Err)
 	}

@@ -87,7 +87,7 @@ hoso_events_rejected_total{reason="unsupported_media_type"} 0
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hoso_events_appended_total", "hoso_events_rejected_total"); err != nil {
 		t.Fatal(err)
 	}
-	// Two single appends and one batch were timed.
+	// Two single appends and one batch of four were timed.
 	if n := testutil.CollectAndCount(reg, "hoso_ingest_duration_seconds"); n != 2 {
 		t.Fatalf("%d ingest histograms, want 2 (event, batch)", n)
 	}
