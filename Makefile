@@ -3,16 +3,27 @@ GO       ?= go
 DATA     ?= hoso-data
 FUZZTIME ?= 5s
 
-.PHONY: run test build lint vet fuzz bench clean
+.PHONY: run test build lint vet fuzz bench clean rules
 
 ## run: serve the ledger on the embedded default (NATS + SQLite under ./hoso-data)
 run:
 	$(GO) run ./cmd/hoso serve --data $(DATA)
 
 ## test: formatting, vet, staticcheck, the whole suite with -race, then brief fuzzing
-test: lint
+test: lint rules
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
+
+## rules: check the Prometheus alert rules and run their unit tests with promtool
+rules:
+	@if command -v promtool >/dev/null; then \
+	  promtool check rules deploy/prometheus/hoso-alerts.yml && \
+	  promtool test rules deploy/prometheus/hoso-alerts_test.yml; \
+	elif [ "$${CI:-}" = true ]; then \
+	  echo "promtool not found: install Debian's prometheus package (.ci/run does)"; exit 1; \
+	else \
+	  echo "promtool not found: alert rules NOT checked (with CI=true this fails)"; \
+	fi
 
 ## build: the one binary, in ./bin/hoso
 build:

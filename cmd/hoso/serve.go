@@ -14,7 +14,9 @@ import (
 	"github.com/hoso-ledger/hoso"
 	"github.com/hoso-ledger/hoso/eventstore"
 	"github.com/hoso-ledger/hoso/handlers"
+	"github.com/hoso-ledger/hoso/metrics"
 	"github.com/hoso-ledger/hoso/projections"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config is everything `hoso serve` can be told.
@@ -32,8 +34,11 @@ type Config struct {
 	ShutdownTimeout time.Duration
 
 	// DueSoon is the working time before its due from which an open
-	// dossier counts as due soon (listings, unit backlogs).
+	// dossier counts as due soon (listings, backlogs, metrics, alerts).
 	DueSoon time.Duration
+	// Deadline watcher and metrics (monitoring.go).
+	DeadlineInterval time.Duration
+	MetricsTimeout   time.Duration
 }
 
 // DefaultConfig is the embedded default: everything under ./hoso-data.
@@ -47,7 +52,10 @@ func DefaultConfig() Config {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		ShutdownTimeout: 30 * time.Second,
-		DueSoon:         projections.DefaultDueSoon,
+
+		DeadlineInterval: defaultDeadlineInterval,
+		DueSoon:          projections.DefaultDueSoon,
+		MetricsTimeout:   projections.DefaultScrapeTimeout,
 	}
 }
 
@@ -75,6 +83,13 @@ type Main struct {
 
 	projectorCancel context.CancelFunc
 	projectorWG     sync.WaitGroup
+
+	// Metrics is the process's Prometheus registry; Events is the
+	// counted EventService in front of Ingester; Watcher appends the
+	// overdue events (monitoring.go).
+	Metrics *prometheus.Registry
+	Events  *metrics.Events
+	Watcher *projections.Watcher
 }
 
 // NewMain returns a Main with the default configuration.
@@ -98,7 +113,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain in-flight requests on SIGTERM")
-	fs.DurationVar(&c.DueSoon, "due-soon", c.DueSoon, "working time before its due from which a dossier is due soon")
+	m.monitoringFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: hoso serve [flags]\n\nFlags (each also read from HOSO_<NAME>):\n")
 		fs.PrintDefaults()
@@ -150,7 +165,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.Ingester = eventstore.NewIngester(m.Store, m.Units, m.Calendar, m.Now)
-	m.Ingest = &eventstore.IngestService{Events: m.Ingester}
+	m.openMetrics()
+	m.Ingest = &eventstore.IngestService{Events: m.Events}
 	if err := m.Ingest.Open(m.Store.Conn()); err != nil {
 		return err
 	}
@@ -160,14 +176,18 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.HTTP = handlers.NewServer()
 	m.HTTP.Addr = m.Config.HTTPAddr
 	m.HTTP.Logger = m.Logger
-	m.HTTP.Events = m.Ingester
+	m.HTTP.Events = m.Events
 	m.HTTP.Dossiers = m.Ingester
 	m.mountReadModel()
+	m.mountMetrics()
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}
 	m.Logger.Info("hoso serving", "http", m.HTTP.URL(), "nats", m.Store.ClientURL(),
 		"ingest_subject", eventstore.IngestSubject, "data", m.Config.DataDir)
+	if err := m.openWatcher(); err != nil {
+		return err
+	}
 	close(m.Ready)
 	return nil
 }
@@ -184,6 +204,7 @@ func (m *Main) Close() error {
 	if m.Ingest != nil {
 		errs = append(errs, m.Ingest.Close())
 	}
+	errs = append(errs, m.closeWatcher())
 	errs = append(errs, m.closeReadModel())
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
