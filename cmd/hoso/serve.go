@@ -39,6 +39,9 @@ type Config struct {
 	// Deadline watcher and metrics (monitoring.go).
 	DeadlineInterval time.Duration
 	MetricsTimeout   time.Duration
+	// Demo preloads a simulated year of Hà Nội once (see demo.go).
+	Demo         bool
+	DemoDossiers int
 }
 
 // DefaultConfig is the embedded default: everything under ./hoso-data.
@@ -56,6 +59,7 @@ func DefaultConfig() Config {
 		DeadlineInterval: defaultDeadlineInterval,
 		DueSoon:          projections.DefaultDueSoon,
 		MetricsTimeout:   projections.DefaultScrapeTimeout,
+		DemoDossiers:     DefaultDemoDossiers,
 	}
 }
 
@@ -87,9 +91,11 @@ type Main struct {
 	// Metrics is the process's Prometheus registry; Events is the
 	// counted EventService in front of Ingester; Watcher appends the
 	// overdue events (monitoring.go).
-	Metrics *prometheus.Registry
-	Events  *metrics.Events
-	Watcher *projections.Watcher
+	Metrics    *prometheus.Registry
+	Events     *metrics.Events
+	Watcher    *projections.Watcher
+	demoCancel context.CancelFunc
+	demoWG     sync.WaitGroup
 }
 
 // NewMain returns a Main with the default configuration.
@@ -114,6 +120,8 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain in-flight requests on SIGTERM")
 	m.monitoringFlags(fs)
+	fs.BoolVar(&c.Demo, "demo", c.Demo, "preload a simulated year of Hà Nội once, in the background")
+	fs.IntVar(&c.DemoDossiers, "demo-dossiers", c.DemoDossiers, "dossiers of the demo preload")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: hoso serve [flags]\n\nFlags (each also read from HOSO_<NAME>):\n")
 		fs.PrintDefaults()
@@ -188,6 +196,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := m.openWatcher(); err != nil {
 		return err
 	}
+	m.startDemo()
 	close(m.Ready)
 	return nil
 }
@@ -197,6 +206,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
+	m.stopDemo()
 	var errs []error
 	if m.HTTP != nil {
 		errs = append(errs, m.HTTP.Close(ctx))
