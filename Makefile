@@ -5,17 +5,28 @@ FUZZTIME ?= 5s
 # DEMO: preload a simulated year of Hà Nội on the first `make run` (DEMO=false skips it).
 DEMO     ?= true
 
-.PHONY: run test build lint vet fuzz bench bench-smoke clean
+.PHONY: run test build lint vet fuzz bench clean rules bench-smoke
 
 ## run: serve the ledger on the embedded default (NATS + SQLite under ./hoso-data)
 run:
 	$(GO) run ./cmd/hoso serve --data $(DATA) --demo=$(DEMO)
 
 ## test: formatting, vet, staticcheck, the whole suite with -race, then brief fuzzing
-test: lint
+test: lint rules
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
 	$(MAKE) bench-smoke
+
+## rules: check the Prometheus alert rules and run their unit tests with promtool
+rules:
+	@if command -v promtool >/dev/null; then \
+	  promtool check rules deploy/prometheus/hoso-alerts.yml && \
+	  promtool test rules deploy/prometheus/hoso-alerts_test.yml; \
+	elif [ "$${CI:-}" = true ]; then \
+	  echo "promtool not found: install Debian's prometheus package (.ci/run does)"; exit 1; \
+	else \
+	  echo "promtool not found: alert rules NOT checked (with CI=true this fails)"; \
+	fi
 
 ## build: the one binary, in ./bin/hoso
 build:
@@ -35,6 +46,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCalendarFile$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzUnitsCSV$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzSubjectToken$$' -fuzztime $(FUZZTIME) ./eventstore
+	$(GO) test -run '^$$' -fuzz '^FuzzReadQuery$$' -fuzztime $(FUZZTIME) ./handlers
 
 ## bench: Go benchmarks of the write path
 bench:

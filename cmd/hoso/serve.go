@@ -14,7 +14,9 @@ import (
 	"github.com/hoso-ledger/hoso"
 	"github.com/hoso-ledger/hoso/eventstore"
 	"github.com/hoso-ledger/hoso/handlers"
+	"github.com/hoso-ledger/hoso/metrics"
 	"github.com/hoso-ledger/hoso/projections"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config is everything `hoso serve` can be told.
@@ -31,6 +33,12 @@ type Config struct {
 	LogLevel        string
 	ShutdownTimeout time.Duration
 
+	// DueSoon is the working time before its due from which an open
+	// dossier counts as due soon (listings, backlogs, metrics, alerts).
+	DueSoon time.Duration
+	// Deadline watcher and metrics (monitoring.go).
+	DeadlineInterval time.Duration
+	MetricsTimeout   time.Duration
 	// Demo preloads a simulated year of Hà Nội once (see demo.go).
 	Demo         bool
 	DemoDossiers int
@@ -47,7 +55,11 @@ func DefaultConfig() Config {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		ShutdownTimeout: 30 * time.Second,
-		DemoDossiers:    DefaultDemoDossiers,
+
+		DeadlineInterval: defaultDeadlineInterval,
+		DueSoon:          projections.DefaultDueSoon,
+		MetricsTimeout:   projections.DefaultScrapeTimeout,
+		DemoDossiers:     DefaultDemoDossiers,
 	}
 }
 
@@ -76,6 +88,12 @@ type Main struct {
 	projectorCancel context.CancelFunc
 	projectorWG     sync.WaitGroup
 
+	// Metrics is the process's Prometheus registry; Events is the
+	// counted EventService in front of Ingester; Watcher appends the
+	// overdue events (monitoring.go).
+	Metrics    *prometheus.Registry
+	Events     *metrics.Events
+	Watcher    *projections.Watcher
 	demoCancel context.CancelFunc
 	demoWG     sync.WaitGroup
 }
@@ -101,6 +119,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain in-flight requests on SIGTERM")
+	m.monitoringFlags(fs)
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "preload a simulated year of Hà Nội once, in the background")
 	fs.IntVar(&c.DemoDossiers, "demo-dossiers", c.DemoDossiers, "dossiers of the demo preload")
 	fs.Usage = func() {
@@ -154,7 +173,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.Ingester = eventstore.NewIngester(m.Store, m.Units, m.Calendar, m.Now)
-	m.Ingest = &eventstore.IngestService{Events: m.Ingester}
+	m.openMetrics()
+	m.Ingest = &eventstore.IngestService{Events: m.Events}
 	if err := m.Ingest.Open(m.Store.Conn()); err != nil {
 		return err
 	}
@@ -164,14 +184,18 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.HTTP = handlers.NewServer()
 	m.HTTP.Addr = m.Config.HTTPAddr
 	m.HTTP.Logger = m.Logger
-	m.HTTP.Events = m.Ingester
+	m.HTTP.Events = m.Events
 	m.HTTP.Dossiers = m.Ingester
 	m.mountReadModel()
+	m.mountMetrics()
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}
 	m.Logger.Info("hoso serving", "http", m.HTTP.URL(), "nats", m.Store.ClientURL(),
 		"ingest_subject", eventstore.IngestSubject, "data", m.Config.DataDir)
+	if err := m.openWatcher(); err != nil {
+		return err
+	}
 	m.startDemo()
 	close(m.Ready)
 	return nil
@@ -190,6 +214,7 @@ func (m *Main) Close() error {
 	if m.Ingest != nil {
 		errs = append(errs, m.Ingest.Close())
 	}
+	errs = append(errs, m.closeWatcher())
 	errs = append(errs, m.closeReadModel())
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
