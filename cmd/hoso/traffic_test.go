@@ -117,13 +117,33 @@ func TestSimulateImportReport(t *testing.T) {
 		t.Fatalf("re-import: want %q in:\n%s", want, out)
 	}
 
-	m := openMain(t, data)
-	waitCaughtUp(t, m)
-	rep, err := m.DB.Report(context.Background(), m.Units, projections.ReportQuery{Unit: "01", Level: hoso.LevelDistrict, From: sum.From, To: sum.To})
+	// hoso report over the data directory: the import brought its read
+	// model up to date.
+	out, _, err = runCmd(t, "", "report", "--data", data, "--unit", "01", "--level", "district",
+		"--from", sum.From, "--to", sum.To, "--format", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	compareReport(t, rep, sum)
+	var rep projections.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	compareReport(t, &rep, sum)
+
+	// The same through a running server's read model, at ward level.
+	m := openMain(t, data)
+	waitCaughtUp(t, m)
+	wards, err := m.DB.Report(context.Background(), m.Units, projections.ReportQuery{Unit: "01", Level: hoso.LevelWard, From: sum.From, To: sum.To})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wardReceived int64
+	for _, r := range wards.Rows {
+		wardReceived += r.Received
+	}
+	if byWard := sum.Total.Received; wardReceived >= byWard || wardReceived == 0 {
+		t.Errorf("wards received %d of the districts' %d: ward desks should take most, district desks the rest", wardReceived, byWard)
+	}
 }
 
 // TestImportToRunningServer sends over HTTP and NATS, resumes with
