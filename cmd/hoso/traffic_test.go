@@ -186,3 +186,26 @@ func TestImportToRunningServer(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// FuzzDecodeBatchAnswer: whatever a server answers, the importer either
+// gets one result per line sent or an error; it never panics.
+func FuzzDecodeBatchAnswer(f *testing.F) {
+	f.Add([]byte(`{"results":[{"dossier":"A","version":1,"seq":1,"duplicate":false},{"error":{"code":"invalid","message":"at: required","field":"at"}}]}`), 2)
+	f.Add([]byte(`{"error":{"code":"too_large","message":"body over 16 MiB"}}`), 1)
+	f.Add([]byte(`{"results":[{"error":{"code":"internal","message":"stream down"}}]}`), 1)
+	f.Add([]byte(`[]`), 0)
+	f.Fuzz(func(t *testing.T, body []byte, n int) {
+		if n < 0 || n > 1<<12 {
+			return
+		}
+		results, err := decodeBatchAnswer(body, n)
+		if err == nil && len(results) != n {
+			t.Fatalf("%d results for %d lines without an error", len(results), n)
+		}
+		for _, r := range results {
+			if r.Err != nil && r.Err.Code == "internal" {
+				t.Fatal("an internal error passed as a rejected line")
+			}
+		}
+	})
+}
