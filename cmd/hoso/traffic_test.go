@@ -150,8 +150,17 @@ func TestSimulateImportReport(t *testing.T) {
 // --from-line, and simulates straight into the server.
 func TestImportToRunningServer(t *testing.T) {
 	dir := t.TempDir()
-	m := openMain(t, filepath.Join(dir, "data"))
-	m.Now = time.Now
+	m := NewMain()
+	m.Config.DataDir = filepath.Join(dir, "data")
+	m.Config.HTTPAddr = "127.0.0.1:0"
+	m.Config.NATSListen = "127.0.0.1:0"
+	m.Config.LogLevel = "warn"
+	// The stream's length is checked below: no overdue events meanwhile.
+	m.Config.DeadlineInterval = 0
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
 	ndjson, _, err := runCmd(t, "", "simulate", "--unit", "004", "--from", "2024-01-01", "--to", "2024-02-29", "--dossiers", "200", "--seed", "2")
 	if err != nil {
 		t.Fatal(err)
@@ -180,8 +189,19 @@ func TestImportToRunningServer(t *testing.T) {
 		t.Fatalf("simulate --url: %v\n%s", err, stderr)
 	}
 	sum := readSummary(t, sumPath)
-	if last2, _ := m.Store.LastSeq(context.Background()); last2 != last+uint64(sum.Events) {
+	last2, _ := m.Store.LastSeq(context.Background())
+	if last2 != last+uint64(sum.Events) {
 		t.Fatalf("stream at %d after simulate, want %d", last2, last+uint64(sum.Events))
+	}
+	// The same run again over NATS: every event is a duplicate, nothing
+	// is appended.
+	_, stderr, err = runCmd(t, "", "simulate", "--unit", "004", "--from", "2024-01-01", "--to", "2024-02-29", "--dossiers", "100",
+		"--seed", "3", "--nats-url", m.Store.ClientURL(), "--batch", "64")
+	if err != nil || !strings.Contains(stderr, "0 appended, "+strconv.FormatInt(sum.Events, 10)+" duplicates") {
+		t.Fatalf("simulate --nats-url again: %v\n%s", err, stderr)
+	}
+	if last3, _ := m.Store.LastSeq(context.Background()); last3 != last2 {
+		t.Fatalf("stream moved from %d to %d on a re-run", last2, last3)
 	}
 }
 
