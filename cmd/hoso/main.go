@@ -52,6 +52,8 @@ Usage: hoso COMMAND [flags]
 
 Commands:
   serve     run the ledger: embedded NATS + SQLite, HTTP API, NATS ingest service
+  report    print the on-time and backlog report from the read model: text, csv, xlsx or json
+  rebuild   rebuild the read model from the stream (stop the server first)
   bench     measure ingest against raw JetStream in one run, print a Markdown table
   version   print the version
 
@@ -75,6 +77,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return err
 		}
 		return m.Serve(ctx)
+	case "report":
+		return runReport(ctx, rest, stdout, stderr)
+	case "rebuild":
+		return runRebuild(ctx, rest, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
 	case "version":

@@ -111,6 +111,23 @@ func TestMainEndToEnd(t *testing.T) {
 	// Ready once the projection has caught up with the stream.
 	waitReady(t, m)
 
+	// The read endpoints answer from the read model.
+	for path, want := range map[string]string{
+		"/v1/report?unit=004&level=district&from=2024-03-01&to=2024-03-31": `"as_of_seq":3`,
+		"/v1/dossiers?unit=004&state=resolved":                             `"code":"000.00.31.H26-240304-0001"`,
+		"/v1/units/004":                                                    `"code":"00127"`,
+	} {
+		resp, err := http.Get(m.HTTP.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Contains(b, []byte(want)) {
+			t.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+	}
+
 	// Read it back over HTTP.
 	resp, err := http.Get(m.HTTP.URL() + "/v1/dossiers/000.00.31.H26-240304-0001")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hoso-ledger/hoso/handlers"
 	"github.com/hoso-ledger/hoso/projections"
 )
 
@@ -27,7 +28,9 @@ func (m *Main) openReadModel(ctx context.Context) error {
 	}
 	if stale {
 		m.Logger.Info("read model was built by another projection version: rebuilding from the stream", "path", path)
-		if err := projections.Rebuild(ctx, m.Store, m.Units, path, rebuildProgress(m.Logger.Info)); err != nil {
+		if err := projections.Rebuild(ctx, m.Store, m.Units, path, rebuildProgress(func(done, total uint64, rate float64, eta time.Duration) {
+			m.Logger.Info("rebuilding read model", "done", done, "total", total, "events_per_s", int64(rate), "eta", eta)
+		})); err != nil {
 			return err
 		}
 	}
@@ -69,6 +72,8 @@ func (m *Main) runProjector(ctx context.Context) {
 func (m *Main) mountReadModel() {
 	m.HTTP.Ready = m.Projector.CaughtUp
 	m.HTTP.Dossiers = &projections.Dossiers{DB: m.DB, History: m.Store, Now: m.Now}
+	reads := &projections.Reads{DB: m.DB, Units: m.Units, Calendar: m.Calendar, Now: m.Now, DueSoon: m.Config.DueSoon}
+	m.HTTP.MountReads(handlers.Reads{Reports: reads, Dossiers: reads, Units: reads})
 }
 
 // closeReadModel stops the projector, then closes the file; it runs before
@@ -84,9 +89,9 @@ func (m *Main) closeReadModel() error {
 	return nil
 }
 
-// rebuildProgress logs a rebuild's progress at most every two seconds and
-// at the end, with the rate and the time left.
-func rebuildProgress(log func(msg string, args ...any)) func(done, total uint64, rate float64) {
+// rebuildProgress throttles a rebuild's progress to one report every two
+// seconds and the last one, adding the time left at the current rate.
+func rebuildProgress(report func(done, total uint64, rate float64, eta time.Duration)) func(done, total uint64, rate float64) {
 	var last time.Time
 	return func(done, total uint64, rate float64) {
 		if done < total && time.Since(last) < 2*time.Second {
@@ -97,6 +102,6 @@ func rebuildProgress(log func(msg string, args ...any)) func(done, total uint64,
 		if rate > 0 {
 			eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
 		}
-		log("rebuilding read model", "done", done, "total", total, "events_per_s", int64(rate), "eta", eta)
+		report(done, total, rate, eta)
 	}
 }

@@ -33,9 +33,12 @@ type Config struct {
 	LogLevel        string
 	ShutdownTimeout time.Duration
 
+	// DueSoon is the working time before its due from which an open
+	// dossier counts as due soon (listings, unit backlogs).
+	DueSoon time.Duration
+
 	// Deadline watcher and metrics (monitoring.go).
 	DeadlineInterval time.Duration
-	DueSoon          time.Duration
 	MetricsTimeout   time.Duration
 }
 
@@ -50,9 +53,9 @@ func DefaultConfig() Config {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		ShutdownTimeout: 30 * time.Second,
+		DueSoon:         projections.DefaultDueSoon,
 
 		DeadlineInterval: defaultDeadlineInterval,
-		DueSoon:          projections.DefaultDueSoon,
 		MetricsTimeout:   projections.DefaultScrapeTimeout,
 	}
 }
@@ -111,6 +114,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain in-flight requests on SIGTERM")
+	fs.DurationVar(&c.DueSoon, "due-soon", c.DueSoon, "working time before its due from which a dossier is due soon")
 	m.monitoringFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: hoso serve [flags]\n\nFlags (each also read from HOSO_<NAME>):\n")
