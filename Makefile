@@ -2,17 +2,20 @@
 GO       ?= go
 DATA     ?= hoso-data
 FUZZTIME ?= 5s
+# DEMO: preload a simulated year of Hà Nội on the first `make run` (DEMO=false skips it).
+DEMO     ?= true
 
-.PHONY: run test build lint vet fuzz bench clean rules
+.PHONY: run test build lint vet fuzz bench clean rules bench-smoke
 
 ## run: serve the ledger on the embedded default (NATS + SQLite under ./hoso-data)
 run:
-	$(GO) run ./cmd/hoso serve --data $(DATA)
+	$(GO) run ./cmd/hoso serve --data $(DATA) --demo=$(DEMO)
 
 ## test: formatting, vet, staticcheck, the whole suite with -race, then brief fuzzing
 test: lint rules
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
+	$(MAKE) bench-smoke
 
 ## rules: check the Prometheus alert rules and run their unit tests with promtool
 rules:
@@ -48,6 +51,10 @@ fuzz:
 ## bench: Go benchmarks of the write path
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+## bench-smoke: hoso bench --quick, to see that every measurement runs (no timing is asserted)
+bench-smoke:
+	$(GO) run ./cmd/hoso bench --quick > /dev/null
 
 clean:
 	rm -rf bin

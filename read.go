@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// ReportQuery selects a report (DESIGN.md §2 "Reports").
+// ReportQuery selects a report (docs/design.md §2 "Reports").
 type ReportQuery struct {
 	// Unit is the scope: the report covers its subtree; "" is the whole
 	// country.

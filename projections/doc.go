@@ -3,7 +3,7 @@
 // It owns the read model's file and schema (goose migrations embedded in
 // the binary), the projector that folds the stream HOSO_EVENTS into it in
 // batches (each batch and the stream sequence it reaches commit in one
-// transaction), the reports of DESIGN.md §2 with their CSV, XLSX (the
+// transaction), the reports of docs/design.md §2 with their CSV, XLSX (the
 // official form Biểu II.06a) and text renderings, the dossier listings, the
 // backlog the metrics collector reads, and rebuilding the file from the
 // stream. Everything in it can be rebuilt from the stream; see

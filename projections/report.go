@@ -23,7 +23,7 @@ const CountryName = "Toàn quốc"
 // ReportQuery selects a report; see hoso.ReportQuery.
 type ReportQuery = hoso.ReportQuery
 
-// Report is the answer of DESIGN.md §2 "Reports".
+// Report is the answer of docs/design.md §2 "Reports".
 type Report struct {
 	Unit    string      `json:"unit"`
 	Name    string      `json:"name"`

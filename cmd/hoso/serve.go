@@ -34,12 +34,14 @@ type Config struct {
 	ShutdownTimeout time.Duration
 
 	// DueSoon is the working time before its due from which an open
-	// dossier counts as due soon (listings, unit backlogs).
+	// dossier counts as due soon (listings, backlogs, metrics, alerts).
 	DueSoon time.Duration
-
 	// Deadline watcher and metrics (monitoring.go).
 	DeadlineInterval time.Duration
 	MetricsTimeout   time.Duration
+	// Demo preloads a simulated year of Hà Nội once (see demo.go).
+	Demo         bool
+	DemoDossiers int
 }
 
 // DefaultConfig is the embedded default: everything under ./hoso-data.
@@ -57,6 +59,7 @@ func DefaultConfig() Config {
 
 		DeadlineInterval: defaultDeadlineInterval,
 		MetricsTimeout:   projections.DefaultScrapeTimeout,
+		DemoDossiers:     DefaultDemoDossiers,
 	}
 }
 
@@ -88,9 +91,11 @@ type Main struct {
 	// Metrics is the process's Prometheus registry; Events is the
 	// counted EventService in front of Ingester; Watcher appends the
 	// overdue events (monitoring.go).
-	Metrics *prometheus.Registry
-	Events  *metrics.Events
-	Watcher *projections.Watcher
+	Metrics    *prometheus.Registry
+	Events     *metrics.Events
+	Watcher    *projections.Watcher
+	demoCancel context.CancelFunc
+	demoWG     sync.WaitGroup
 }
 
 // NewMain returns a Main with the default configuration.
@@ -116,6 +121,8 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain in-flight requests on SIGTERM")
 	fs.DurationVar(&c.DueSoon, "due-soon", c.DueSoon, "working time before its due from which a dossier is due soon")
 	m.monitoringFlags(fs)
+	fs.BoolVar(&c.Demo, "demo", c.Demo, "preload a simulated year of Hà Nội once, in the background")
+	fs.IntVar(&c.DemoDossiers, "demo-dossiers", c.DemoDossiers, "dossiers of the demo preload")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: hoso serve [flags]\n\nFlags (each also read from HOSO_<NAME>):\n")
 		fs.PrintDefaults()
@@ -190,6 +197,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := m.openWatcher(); err != nil {
 		return err
 	}
+	m.startDemo()
 	close(m.Ready)
 	return nil
 }
@@ -199,6 +207,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
+	m.stopDemo()
 	var errs []error
 	if m.HTTP != nil {
 		errs = append(errs, m.HTTP.Close(ctx))
