@@ -8,4 +8,9 @@
 // backlog the metrics collector reads, and rebuilding the file from the
 // stream. Everything in it can be rebuilt from the stream; see
 // docs/read-model.md for the tables and the rules that fill them.
+//
+// Two consumers of the read model live here too: Collector, the
+// Prometheus collector that reads the backlog and the projection's
+// position at scrape time, and Watcher, the deadline watcher that appends
+// overdue events for the dossiers it finds past due.
 package projections

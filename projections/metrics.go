@@ -33,8 +33,8 @@ type Collector struct {
 	Calendar  *hoso.Calendar
 	Now       hoso.Clock
 	Logger    *slog.Logger
-	// DueSoon is the due_soon horizon in working time, counted with the
-	// national working calendar from the scrape's instant.
+	// DueSoon is the due_soon horizon in working time, counted from the
+	// scrape's instant with the working calendar of each unit's province.
 	DueSoon time.Duration
 	// Timeout bounds the read model's queries of one scrape.
 	Timeout time.Duration
@@ -109,7 +109,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if due <= 0 {
 		due = DefaultDueSoon
 	}
-	rows, err := c.DB.Backlog(ctx, now, c.Calendar.AddWorkingTime("", now, due))
+	rows, err := c.backlog(ctx, now, due)
 	if err != nil {
 		c.fail(ch, descOpen, err)
 	} else {
@@ -132,6 +132,41 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descResolved, prometheus.CounterValue, float64(n), append(l, resolvedResults[i])...)
 		}
 	}
+}
+
+// backlog is DB.Backlog with the due_soon horizon of each unit's province:
+// one query with the national horizon, and one more per province whose
+// calendar override ends the horizon elsewhere.
+func (c *Collector) backlog(ctx context.Context, now time.Time, due time.Duration) ([]BacklogRow, error) {
+	national := c.Calendar.AddWorkingTime("", now, due)
+	rows, err := c.DB.Backlog(ctx, now, national)
+	if err != nil {
+		return nil, err
+	}
+	byProvince := map[string][]int{}
+	for i, b := range rows {
+		if p := c.Units.Province(b.Unit, now); p != "" {
+			byProvince[p] = append(byProvince[p], i)
+		}
+	}
+	for p, idx := range byProvince {
+		until := c.Calendar.AddWorkingTime(p, now, due)
+		if until.Equal(national) {
+			continue
+		}
+		codes := make([]string, len(idx))
+		for j, i := range idx {
+			codes[j] = rows[i].Unit
+		}
+		own, err := c.DB.UnitBacklog(ctx, codes, now, until)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range idx {
+			rows[i] = own[j]
+		}
+	}
+	return rows, nil
 }
 
 // lagSeconds is how long the first waiting event has waited at most: the

@@ -219,3 +219,22 @@ func TestOverdueMatchesReport(t *testing.T) {
 		t.Errorf("collector overdue of 00118 at 15:00 = %v, want 1", got)
 	}
 }
+
+// TestCollectorProvinceHorizon: the due_soon horizon follows the calendar
+// of the unit's province. With Monday and Tuesday off in Hà Nội (01), one
+// working day from Friday 15:00 ends on Wednesday there, so the dossier
+// due Tuesday 17:00 is due soon.
+func TestCollectorProvinceHorizon(t *testing.T) {
+	store, f := metricsWorld(t)
+	cal, err := hoso.NewCalendar(strings.NewReader("province,date,kind,hours,name\n01,2024-03-11,holiday,,Nghỉ bù\n01,2024-03-12,holiday,,Nghỉ bù\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector(t, store, f, metricsNow)
+	col.Calendar = cal
+	for state, want := range map[string]float64{"due_soon": 2, "in_deadline": 0} {
+		if got := testutil.ToFloat64(gaugeOf(t, col, `deadline_state="`+state+`"`, `unit="00127"`)); got != want {
+			t.Errorf("00127 %s = %v, want %v", state, got, want)
+		}
+	}
+}

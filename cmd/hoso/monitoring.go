@@ -8,11 +8,11 @@ import (
 	"github.com/hoso-ledger/hoso/projections"
 )
 
-// monitoringFlags adds the flags of the deadline watcher and the metrics.
+// monitoringFlags adds the flags of the deadline watcher and the metrics
+// (the due_soon horizon, --due-soon, is serve's own).
 func (m *Main) monitoringFlags(fs *flag.FlagSet) {
 	c := &m.Config
 	fs.DurationVar(&c.DeadlineInterval, "deadline-interval", c.DeadlineInterval, "how often the deadline watcher looks for dossiers past due (0 turns it off)")
-	fs.DurationVar(&c.DueSoon, "due-soon", c.DueSoon, "working time before its due from which an open dossier counts as due_soon (8h = one working day)")
 	fs.DurationVar(&c.MetricsTimeout, "metrics-timeout", c.MetricsTimeout, "bound on the read model's queries of one /metrics scrape")
 }
 

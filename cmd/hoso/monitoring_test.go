@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +139,70 @@ func TestMainDeadlinesAndMetrics(t *testing.T) {
 	}
 	if n := countOverdue(t, m2, "soon-1"); n != 0 {
 		t.Fatalf("a dossier not yet due got %d overdue events", n)
+	}
+}
+
+// TestOperationsDocCoversEverything keeps docs/operations.md in step with
+// the code: every flag of serve with its variable, every hoso metric, and
+// a runbook section for every alert.
+func TestOperationsDocCoversEverything(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var usage bytes.Buffer
+	if err := NewMain().ParseFlags([]string{"-h"}, &usage); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("serve -h: %v", err)
+	}
+	flags := regexp.MustCompile(`(?m)^  -([a-z-]+)`).FindAllStringSubmatch(usage.String(), -1)
+	if len(flags) < 10 {
+		t.Fatalf("found only %d flags in:\n%s", len(flags), usage.String())
+	}
+	for _, f := range flags {
+		for _, want := range []string{"`--" + f[1] + "`", "`" + envName(f[1]) + "`"} {
+			if !bytes.Contains(doc, []byte(want)) {
+				t.Errorf("docs/operations.md lacks %s", want)
+			}
+		}
+	}
+
+	m := openMain(t, filepath.Join(t.TempDir(), "data"))
+	if code, b := post(t, m, "application/json", `{"type":"received","dossier":"d-1","unit":"00127","at":"2024-03-04T08:00:00+07:00","procedure":"1.001776","channel":"online","days":3}`); code != http.StatusCreated {
+		t.Fatalf("POST: %d %s", code, b)
+	}
+	waitReady(t, m)
+	mfs, err := m.Metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, mf := range mfs {
+		if name := mf.GetName(); strings.HasPrefix(name, "hoso_") {
+			n++
+			if !bytes.Contains(doc, []byte("| `"+name+"` |")) {
+				t.Errorf("docs/operations.md has no row for the metric %s", name)
+			}
+		}
+	}
+	if n < 8 {
+		t.Fatalf("only %d hoso metrics gathered", n)
+	}
+
+	rules, err := os.ReadFile(filepath.Join("..", "..", "deploy", "prometheus", "hoso-alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := regexp.MustCompile(`(?m)^\s+- alert: (\w+)$`).FindAllSubmatch(rules, -1)
+	if len(alerts) == 0 {
+		t.Fatal("no alerts in the rules file")
+	}
+	for _, a := range alerts {
+		name := string(a[1])
+		if !bytes.Contains(doc, []byte("\n### "+name+"\n")) {
+			t.Errorf("docs/operations.md has no runbook section for %s", name)
+		}
+		if !bytes.Contains(rules, []byte("operations.md#"+strings.ToLower(name)+`"`)) {
+			t.Errorf("alert %s does not link its runbook section", name)
+		}
 	}
 }

@@ -55,9 +55,9 @@ func DefaultConfig() Config {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		ShutdownTimeout: 30 * time.Second,
+		DueSoon:         projections.DefaultDueSoon,
 
 		DeadlineInterval: defaultDeadlineInterval,
-		DueSoon:          projections.DefaultDueSoon,
 		MetricsTimeout:   projections.DefaultScrapeTimeout,
 		DemoDossiers:     DefaultDemoDossiers,
 	}
@@ -119,6 +119,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain in-flight requests on SIGTERM")
+	fs.DurationVar(&c.DueSoon, "due-soon", c.DueSoon, "working time before its due from which a dossier is due soon")
 	m.monitoringFlags(fs)
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "preload a simulated year of Hà Nội once, in the background")
 	fs.IntVar(&c.DemoDossiers, "demo-dossiers", c.DemoDossiers, "dossiers of the demo preload")
