@@ -2,17 +2,31 @@
 GO       ?= go
 DATA     ?= hoso-data
 FUZZTIME ?= 5s
+# DEMO: preload a simulated year of Hà Nội on the first `make run` (DEMO=false skips it).
+DEMO     ?= true
 
-.PHONY: run test build lint vet fuzz bench clean
+.PHONY: run test build lint vet fuzz bench clean rules bench-smoke
 
 ## run: serve the ledger on the embedded default (NATS + SQLite under ./hoso-data)
 run:
-	$(GO) run ./cmd/hoso serve --data $(DATA)
+	$(GO) run ./cmd/hoso serve --data $(DATA) --demo=$(DEMO)
 
 ## test: formatting, vet, staticcheck, the whole suite with -race, then brief fuzzing
-test: lint
+test: lint rules
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
+	$(MAKE) bench-smoke
+
+## rules: check the Prometheus alert rules and run their unit tests with promtool
+rules:
+	@if command -v promtool >/dev/null; then \
+	  promtool check rules deploy/prometheus/hoso-alerts.yml && \
+	  promtool test rules deploy/prometheus/hoso-alerts_test.yml; \
+	elif [ "$${CI:-}" = true ]; then \
+	  echo "promtool not found: install Debian's prometheus package (.ci/run does)"; exit 1; \
+	else \
+	  echo "promtool not found: alert rules NOT checked (with CI=true this fails)"; \
+	fi
 
 ## build: the one binary, in ./bin/hoso
 build:
@@ -35,10 +49,16 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCheckpoint$$' -fuzztime $(FUZZTIME) ./transparency
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenCheckpoint$$' -fuzztime $(FUZZTIME) ./transparency
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeDossierProof$$' -fuzztime $(FUZZTIME) ./transparency
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBatchAnswer$$' -fuzztime $(FUZZTIME) ./cmd/hoso
+	$(GO) test -run '^$$' -fuzz '^FuzzReadQuery$$' -fuzztime $(FUZZTIME) ./handlers
 
 ## bench: Go benchmarks of the write path
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+## bench-smoke: hoso bench --quick, to see that every measurement runs (no timing is asserted)
+bench-smoke:
+	$(GO) run ./cmd/hoso bench --quick > /dev/null
 
 clean:
 	rm -rf bin

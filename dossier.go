@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// State is where a dossier stands in the state machine of DESIGN.md §2.
+// State is where a dossier stands in the state machine of docs/design.md §2.
 type State string
 
 // Dossier states.

@@ -19,7 +19,7 @@ import (
 // EventType names what happened to a dossier.
 type EventType string
 
-// The event types of the dossier state machine (DESIGN.md §2).
+// The event types of the dossier state machine (docs/design.md §2).
 const (
 	EventReceived            EventType = "received"
 	EventTransferred         EventType = "transferred"
@@ -308,7 +308,7 @@ func parseTime(field, s string) (time.Time, error) {
 	return t, nil
 }
 
-// checkFieldsForType enforces which fields each type takes (DESIGN.md §2).
+// checkFieldsForType enforces which fields each type takes (docs/design.md §2).
 func (e *Event) checkFieldsForType(w *wireEvent) error {
 	type rule struct {
 		name    string

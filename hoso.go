@@ -54,6 +54,13 @@ type DossierService interface {
 	FindDossier(ctx context.Context, code string) (*DossierView, error)
 }
 
+// DossierHistory loads one dossier's events from the ledger, in order,
+// each with its Seq; none when the dossier does not exist. The event store
+// implements it; the read model serves histories through it.
+type DossierHistory interface {
+	LoadDossier(ctx context.Context, code string) ([]*Event, error)
+}
+
 // LedgerEntry is one message of the ledger: its position in the stream, when
 // the stream stored it, and the exact stored bytes of the event.
 type LedgerEntry struct {

@@ -108,15 +108,26 @@ type BatchItem struct {
 	Error *ErrorDetail `json:"error,omitempty"`
 }
 
+// RejectionRecorder is implemented by an EventService that also counts the
+// events refused before they reach it, because they did not decode; Ingest
+// tells it of each.
+type RejectionRecorder interface {
+	RecordRejected(err error)
+}
+
 // Ingest runs a parsed payload through svc: events that failed to decode
 // keep their error, the others are appended in order.
 func Ingest(ctx context.Context, svc EventService, p *Payload) []BatchResult {
 	results := make([]BatchResult, len(p.Events))
 	var todo []*Event
 	var at []int
+	recorder, _ := svc.(RejectionRecorder)
 	for i, e := range p.Events {
 		if p.Errs[i] != nil {
 			results[i].Err = p.Errs[i]
+			if recorder != nil {
+				recorder.RecordRejected(p.Errs[i])
+			}
 			continue
 		}
 		todo = append(todo, e)

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Ingester validates events against the units registry, the working calendar
@@ -20,9 +23,10 @@ type Ingester struct {
 	calendar *hoso.Calendar
 	now      hoso.Clock
 
-	// BatchConcurrency bounds how many dossiers of one batch are appended
-	// at once; each dossier's events stay in order.
-	BatchConcurrency int
+	// BatchInFlight bounds how many events of a batch are published before
+	// their acknowledgements are awaited (the client's async publish limit
+	// is 4,000).
+	BatchInFlight int
 	// MaxRetries bounds re-reads after another writer won a race.
 	MaxRetries int
 
@@ -46,7 +50,7 @@ func NewIngester(store *Store, units *hoso.Units, calendar *hoso.Calendar, now h
 	}
 	return &Ingester{
 		store: store, units: units, calendar: calendar, now: now,
-		BatchConcurrency: 64, MaxRetries: 8,
+		BatchInFlight: 1000, MaxRetries: 8,
 		seed: maphash.MakeSeed(), cache: newDossierCache(200_000),
 	}
 }
@@ -65,15 +69,29 @@ func (in *Ingester) Append(ctx context.Context, e *hoso.Event) (hoso.AppendResul
 	if err := in.prepare(e); err != nil {
 		return hoso.AppendResult{}, err
 	}
-	mu := &in.stripes[maphash.String(in.seed, e.Dossier)%uint64(len(in.stripes))]
+	mu := in.stripe(e.Dossier)
 	mu.Lock()
 	defer mu.Unlock()
-	for attempt := 0; ; attempt++ {
-		res, err := in.appendLocked(ctx, e)
+	return in.appendRetrying(ctx, e, 0)
+}
+
+func (in *Ingester) stripe(code string) *sync.Mutex {
+	return &in.stripes[in.stripeOf(code)]
+}
+
+func (in *Ingester) stripeOf(code string) int {
+	return int(maphash.String(in.seed, code) % uint64(len(in.stripes)))
+}
+
+// appendRetrying appends e, holding its dossier's stripe, from the given
+// attempt on: each time another writer wins the dossier it re-reads and
+// re-validates, up to MaxRetries.
+func (in *Ingester) appendRetrying(ctx context.Context, e *hoso.Event, attempt int) (hoso.AppendResult, error) {
+	for ; ; attempt++ {
+		res, err := in.appendLocked(ctx, e, attempt == 0)
 		if !errors.Is(err, errWrongLastSeq) {
 			return res, err
 		}
-		// Another writer appended to this dossier: re-read, re-validate.
 		in.cache.drop(e.Dossier)
 		if attempt >= in.MaxRetries {
 			return hoso.AppendResult{}, hoso.Errorf(hoso.ECONFLICT,
@@ -109,41 +127,77 @@ func (in *Ingester) prepare(e *hoso.Event) error {
 	return nil
 }
 
-func (in *Ingester) appendLocked(ctx context.Context, e *hoso.Event) (hoso.AppendResult, error) {
-	cd, err := in.dossier(ctx, e.Dossier)
+// appendLocked validates e against the dossier's state and publishes it.
+// With optimistic set, a received event for a dossier this process has not
+// cached is taken to open a new dossier without reading the stream first:
+// the publish expects the dossier's subject to be empty, so JetStream
+// refuses it if the dossier exists after all, and the retry reads it. This
+// saves a round trip per new dossier, the common case of a received event.
+func (in *Ingester) appendLocked(ctx context.Context, e *hoso.Event, optimistic bool) (hoso.AppendResult, error) {
+	p, res, err := in.stage(ctx, e, optimistic)
+	if p == nil || err != nil {
+		return res, err
+	}
+	ack, err := in.store.publish(ctx, e.Dossier, e.ID, p.cd.lastSeq, p.data)
 	if err != nil {
 		return hoso.AppendResult{}, err
 	}
+	return in.commit(ctx, p, ack)
+}
+
+// staged is an event validated against its dossier and encoded, ready to
+// publish.
+type staged struct {
+	e    *hoso.Event
+	cd   *cachedDossier // the state it was validated against
+	next hoso.Dossier   // the state after it
+	data []byte
+}
+
+// stage validates e against its dossier's state. A nil staged with a nil
+// error is an id already in the dossier's history: res is the answer.
+func (in *Ingester) stage(ctx context.Context, e *hoso.Event, optimistic bool) (*staged, hoso.AppendResult, error) {
+	cd, ok := in.cache.get(e.Dossier)
+	if !ok && optimistic && e.Type == hoso.EventReceived {
+		cd = &cachedDossier{}
+	} else if !ok {
+		var err error
+		if cd, err = in.load(ctx, e.Dossier); err != nil {
+			return nil, hoso.AppendResult{}, err
+		}
+	}
 	if res, ok := cd.ids[e.ID]; ok {
-		return in.duplicate(ctx, e, res.Seq)
+		res, err := in.duplicate(ctx, e, res.Seq)
+		return nil, res, err
 	}
 	next := cd.d
 	if err := next.Apply(e); err != nil {
-		return hoso.AppendResult{}, err
+		return nil, hoso.AppendResult{}, err
 	}
 	stored := *e
 	stored.Version = next.Version
 	stored.RecordedAt = in.now().UTC()
 	data, err := stored.MarshalStored()
 	if err != nil {
-		return hoso.AppendResult{}, err
+		return nil, hoso.AppendResult{}, err
 	}
-	ack, err := in.store.publish(ctx, e.Dossier, e.ID, cd.lastSeq, data)
-	if err != nil {
-		return hoso.AppendResult{}, err
-	}
+	return &staged{e: e, cd: cd, next: next, data: data}, hoso.AppendResult{}, nil
+}
+
+// commit records a published event in the cache and answers its result.
+func (in *Ingester) commit(ctx context.Context, p *staged, ack *jetstream.PubAck) (hoso.AppendResult, error) {
+	e := p.e
 	if ack.Duplicate {
 		// The id is in the stream but not in this dossier's history as we
 		// knew it: either our cache was stale or the id belongs elsewhere.
 		in.cache.drop(e.Dossier)
 		return in.duplicate(ctx, e, ack.Sequence)
 	}
-	res := hoso.AppendResult{Dossier: e.Dossier, Version: next.Version, Seq: ack.Sequence}
+	res := hoso.AppendResult{Dossier: e.Dossier, Version: p.next.Version, Seq: ack.Sequence}
+	next := p.next
 	next.LastSeq = ack.Sequence
-	updated := &cachedDossier{d: next, lastSeq: ack.Sequence, ids: make(map[string]hoso.AppendResult, len(cd.ids)+1)}
-	for k, v := range cd.ids {
-		updated.ids[k] = v
-	}
+	updated := &cachedDossier{d: next, lastSeq: ack.Sequence, ids: make(map[string]hoso.AppendResult, len(p.cd.ids)+1)}
+	maps.Copy(updated.ids, p.cd.ids)
 	updated.ids[e.ID] = res
 	in.cache.put(e.Dossier, updated)
 	return res, nil
@@ -167,11 +221,8 @@ func (in *Ingester) duplicate(ctx context.Context, e *hoso.Event, seq uint64) (h
 	return hoso.AppendResult{Dossier: orig.Dossier, Version: orig.Version, Seq: orig.Seq, Duplicate: true}, nil
 }
 
-// dossier returns the dossier's state, from the cache or the stream.
-func (in *Ingester) dossier(ctx context.Context, code string) (*cachedDossier, error) {
-	if cd, ok := in.cache.get(code); ok {
-		return cd, nil
-	}
+// load folds the dossier's state from the stream and caches it.
+func (in *Ingester) load(ctx context.Context, code string) (*cachedDossier, error) {
 	events, err := in.store.LoadDossier(ctx, code)
 	if err != nil {
 		return nil, err
@@ -188,34 +239,101 @@ func (in *Ingester) dossier(ctx context.Context, code string) (*cachedDossier, e
 	return cd, nil
 }
 
-// AppendBatch appends events in order per dossier, several dossiers at once.
+// AppendBatch appends events in order per dossier. It works in rounds: the
+// first event of every dossier in the batch, then the second of those that
+// have one, and so on. Within a round every dossier is different, so all of
+// the round's events are published at once without waiting for each other's
+// acknowledgement, which is what makes a batch fast; an event whose dossier
+// another writer changed meanwhile is retried on its own.
 func (in *Ingester) AppendBatch(ctx context.Context, events []*hoso.Event) []hoso.BatchResult {
 	results := make([]hoso.BatchResult, len(events))
 	groups := make(map[string][]int)
 	var order []string
 	for i, e := range events {
+		if results[i].Err = in.prepare(e); results[i].Err != nil {
+			continue
+		}
 		if _, ok := groups[e.Dossier]; !ok {
 			order = append(order, e.Dossier)
 		}
 		groups[e.Dossier] = append(groups[e.Dossier], i)
 	}
-	work := make(chan []int)
-	var wg sync.WaitGroup
-	for range min(in.BatchConcurrency, len(order)) {
-		wg.Go(func() {
-			for idx := range work {
-				for _, i := range idx {
-					results[i].Result, results[i].Err = in.Append(ctx, events[i])
-				}
+	for round := 0; ; round++ {
+		var idx []int
+		for _, code := range order {
+			if g := groups[code]; round < len(g) {
+				idx = append(idx, g[round])
 			}
-		})
+		}
+		if len(idx) == 0 {
+			return results
+		}
+		for start := 0; start < len(idx); start += in.BatchInFlight {
+			in.appendRound(ctx, events, idx[start:min(start+in.BatchInFlight, len(idx))], results)
+		}
 	}
-	for _, code := range order {
-		work <- groups[code]
+}
+
+// appendRound appends events[i] for every i of idx, all of different
+// dossiers, holding their stripes (taken in ascending order, so two rounds
+// never deadlock) from validation until the acknowledgement.
+func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx []int, results []hoso.BatchResult) {
+	stripes := make([]int, 0, len(idx))
+	for _, i := range idx {
+		stripes = append(stripes, in.stripeOf(events[i].Dossier))
 	}
-	close(work)
-	wg.Wait()
-	return results
+	slices.Sort(stripes)
+	stripes = slices.Compact(stripes)
+	for _, s := range stripes {
+		in.stripes[s].Lock()
+	}
+	defer func() {
+		for _, s := range stripes {
+			in.stripes[s].Unlock()
+		}
+	}()
+
+	type inFlight struct {
+		i   int
+		p   *staged
+		fut jetstream.PubAckFuture
+	}
+	flights := make([]inFlight, 0, len(idx))
+	for _, i := range idx {
+		e := events[i]
+		p, res, err := in.stage(ctx, e, true)
+		if p == nil || err != nil {
+			results[i] = hoso.BatchResult{Result: res, Err: err}
+			continue
+		}
+		fut, err := in.store.publishAsync(e.Dossier, e.ID, p.cd.lastSeq, p.data)
+		if err != nil {
+			in.cache.drop(e.Dossier)
+			results[i].Err = err
+			continue
+		}
+		flights = append(flights, inFlight{i: i, p: p, fut: fut})
+	}
+	for _, f := range flights {
+		r := &results[f.i]
+		select {
+		case ack := <-f.fut.Ok():
+			r.Result, r.Err = in.commit(ctx, f.p, ack)
+		case err := <-f.fut.Err():
+			if err = publishError(f.p.e.Dossier, err); errors.Is(err, errWrongLastSeq) {
+				in.cache.drop(f.p.e.Dossier)
+				r.Result, r.Err = in.appendRetrying(ctx, f.p.e, 1)
+				continue
+			}
+			in.cache.drop(f.p.e.Dossier)
+			r.Err = err
+		case <-ctx.Done():
+			// The publish may still land: forget what we knew of the
+			// dossier so that the next append reads it again.
+			in.cache.drop(f.p.e.Dossier)
+			r.Err = ctx.Err()
+		}
+	}
 }
 
 // FindDossier folds a dossier from the stream.

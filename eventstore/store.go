@@ -266,19 +266,40 @@ var errWrongLastSeq = errors.New("wrong last subject sequence")
 // dossier's last message to be lastSeq (0: no message yet). The id is the
 // Msg-Id for JetStream's deduplication.
 func (s *Store) publish(ctx context.Context, code, id string, lastSeq uint64, data []byte) (*jetstream.PubAck, error) {
+	ack, err := s.js.PublishMsg(ctx, appendMsg(code, id, lastSeq, data))
+	if err != nil {
+		return nil, publishError(code, err)
+	}
+	return ack, nil
+}
+
+// publishAsync is publish without waiting for the acknowledgement, so that
+// a batch's events for different dossiers are in flight together. The
+// future's error goes through publishError too.
+func (s *Store) publishAsync(code, id string, lastSeq uint64, data []byte) (jetstream.PubAckFuture, error) {
+	fut, err := s.js.PublishMsgAsync(appendMsg(code, id, lastSeq, data))
+	if err != nil {
+		return nil, publishError(code, err)
+	}
+	return fut, nil
+}
+
+func appendMsg(code, id string, lastSeq uint64, data []byte) *nats.Msg {
 	msg := &nats.Msg{Subject: Subject(code), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, id)
 	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(lastSeq, 10))
-	ack, err := s.js.PublishMsg(ctx, msg)
-	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-			return nil, errWrongLastSeq
-		}
-		return nil, fmt.Errorf("append to %s: %w", msg.Subject, err)
+	return msg
+}
+
+// publishError turns JetStream's refusal of the expected sequence into
+// errWrongLastSeq, which the ingester answers by re-reading the dossier.
+func publishError(code string, err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+		return errWrongLastSeq
 	}
-	return ack, nil
+	return fmt.Errorf("append to %s: %w", Subject(code), err)
 }
 
 // Msg returns the message at seq.
@@ -292,6 +313,8 @@ func (s *Store) Msg(ctx context.Context, seq uint64) (hoso.LedgerEntry, error) {
 	}
 	return hoso.LedgerEntry{Seq: m.Sequence, Time: m.Time, Data: m.Data}, nil
 }
+
+var _ hoso.DossierHistory = (*Store)(nil)
 
 // LoadDossier returns a dossier's events in order; none if it does not exist.
 func (s *Store) LoadDossier(ctx context.Context, code string) ([]*hoso.Event, error) {

@@ -381,3 +381,69 @@ func asHoso(err error, target **hoso.Error) bool {
 		return ok
 	}()
 }
+
+// TestBatchAgainstAnotherWriter: a batch validated against a stale view of
+// its dossiers (another process appended since) retries those dossiers, and
+// a received event for a dossier this process never saw is checked against
+// the stream all the same.
+func TestBatchAgainstAnotherWriter(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	other, err := eventstore.Open(ctx, eventstore.Config{URL: s.ClientURL(), Credentials: s.LedgerCredentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	a, b := newIngester(t, s), newIngester(t, other)
+	for _, code := range []string{"W1", "W2"} {
+		if _, err := a.Append(ctx, decode(t, received(code))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b wins both dossiers behind a's back.
+	for _, js := range []string{
+		`{"type":"extended","dossier":"W1","unit":"00127","at":"2024-03-01T10:00:00+07:00","due":"2024-03-20T10:00:00+07:00","reason":"b"}`,
+		`{"type":"resolved","dossier":"W2","unit":"00127","at":"2024-03-01T10:00:00+07:00"}`,
+	} {
+		if _, err := b.Append(ctx, decode(t, js)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := lastSeq(t, s)
+	res := a.AppendBatch(ctx, []*hoso.Event{
+		decode(t, `{"type":"extended","dossier":"W1","unit":"00127","at":"2024-03-01T11:00:00+07:00","due":"2024-03-21T10:00:00+07:00","reason":"a"}`),
+		decode(t, `{"type":"withdrawn","dossier":"W2","unit":"00127","at":"2024-03-01T11:00:00+07:00"}`),
+		decode(t, received("W3")),
+		decode(t, received("W3")),
+	})
+	if res[0].Err != nil || res[0].Result.Version != 3 {
+		t.Errorf("compatible event after the other writer's: %+v", res[0])
+	}
+	if res[1].Err == nil || !strings.Contains(res[1].Err.Error(), "resolved") {
+		t.Errorf("event the other writer's made invalid: %+v, want an error naming the state resolved", res[1])
+	}
+	if res[2].Err != nil || res[3].Err != nil || !res[3].Result.Duplicate || res[3].Result.Seq != res[2].Result.Seq {
+		t.Errorf("same event twice in a batch: %+v, %+v", res[2], res[3])
+	}
+	if got := lastSeq(t, s); got != before+2 {
+		t.Errorf("stream moved from %d to %d, want 2 events", before, got)
+	}
+
+	// A process that never saw W2 and W1: a new received for W2 is refused
+	// by the stream's state, a re-sent original of W1 is a duplicate.
+	c := newIngester(t, other)
+	before = lastSeq(t, s)
+	res = c.AppendBatch(ctx, []*hoso.Event{
+		decode(t, strings.Replace(received("W2"), `"days":5`, `"days":6`, 1)),
+		decode(t, received("W1")),
+	})
+	if res[0].Err == nil || hoso.ErrorCode(res[0].Err) != hoso.EINVALID {
+		t.Errorf("received for an existing dossier: %+v", res[0])
+	}
+	if res[1].Err != nil || !res[1].Result.Duplicate || res[1].Result.Version != 1 {
+		t.Errorf("re-sent received: %+v", res[1])
+	}
+	if got := lastSeq(t, s); got != before {
+		t.Errorf("stream moved from %d to %d, want nothing", before, got)
+	}
+}

@@ -231,7 +231,7 @@ func genHistory(t *rapid.T) []*hoso.Event {
 }
 
 // naiveReport computes a report straight from the events, by the
-// definitions of DESIGN.md §2: fold each dossier to the start of from and
+// definitions of docs/design.md §2: fold each dossier to the start of from and
 // to the end of to, and walk its events inside the period.
 func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (rows []projections.ReportRow, total projections.ReportRow) {
 	t.Helper()

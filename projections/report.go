@@ -20,22 +20,10 @@ const (
 // CountryName names the scope of a report over the whole country.
 const CountryName = "Toàn quốc"
 
-// ReportQuery selects a report.
-type ReportQuery struct {
-	// Unit is the scope: the report covers its subtree; "" is the whole
-	// country.
-	Unit string
-	// Level is the administrative level of the rows; "" is the unit's own
-	// level (province for the whole country).
-	Level hoso.Level
-	// From and To are the period's first and last local dates, YYYY-MM-DD.
-	From, To string
-	// By is ByUnit ("" too): one row per unit of Level, or ByProcedure: one
-	// row per procedure, over the dossiers of those units.
-	By string
-}
+// ReportQuery selects a report; see hoso.ReportQuery.
+type ReportQuery = hoso.ReportQuery
 
-// Report is the answer of DESIGN.md §2 "Reports".
+// Report is the answer of docs/design.md §2 "Reports".
 type Report struct {
 	Unit    string      `json:"unit"`
 	Name    string      `json:"name"`

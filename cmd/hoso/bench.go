@@ -25,16 +25,18 @@ import (
 // benchResult is one measured figure next to its raw baseline.
 type benchResult struct {
 	Name, Baseline string
-	Rate, BaseRate float64 // per second
+	Value, Base    float64 // Base is 0 when there is no baseline
 	Unit           string
+	Rate           bool // higher is better (a rate); otherwise lower is
 	Note           string
 }
 
-func (r benchResult) ratio() float64 {
-	if r.BaseRate == 0 {
-		return 0
+// ratio is hoso's figure over the baseline's.
+func (r benchResult) ratio() string {
+	if r.Base == 0 {
+		return "—"
 	}
-	return r.Rate / r.BaseRate
+	return strconv.FormatFloat(r.Value/r.Base, 'f', 2, 64) + "×"
 }
 
 type benchConfig struct {
@@ -44,6 +46,10 @@ type benchConfig struct {
 	Quick   bool
 	Out     string
 	DataDir string
+	// Dossiers is the size of the read-model measurements; Reports how
+	// many reports are timed for the latency percentiles.
+	Dossiers int
+	Reports  int
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -56,11 +62,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&c.Quick, "quick", false, "small sizes, for a smoke test (under a minute)")
 	fs.StringVar(&c.Out, "out", "", "also write the Markdown table to this file")
 	fs.StringVar(&c.DataDir, "data", "", "scratch directory (default: a new temporary one, removed after)")
+	fs.IntVar(&c.Dossiers, "dossiers", 100_000, "simulated dossiers for the rebuild, report and memory figures (1000000, 10000000 for the scale figures)")
+	fs.IntVar(&c.Reports, "reports", 200, "reports timed for the latency percentiles")
 	if err := parseWithEnvPrefix(fs, args, "HOSO_BENCH_"); err != nil {
 		return err
 	}
 	if c.Quick {
-		c.Events = 2000
+		c.Events, c.Dossiers, c.Reports = 2000, 3000, 20
 	}
 	if c.DataDir == "" {
 		dir, err := os.MkdirTemp("", "hoso-bench-")
@@ -70,10 +78,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer os.RemoveAll(dir)
 		c.DataDir = dir
 	}
-	results, err := benchIngest(ctx, c, stderr)
+	// The read model first: its memory figure is the process's, before
+	// the ingest measurements add their own streams.
+	results, err := benchReadModel(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
+	ingest, err := benchIngest(ctx, c, stderr)
+	if err != nil {
+		return err
+	}
+	results = append(results, ingest...)
 	table := benchTable(results, c)
 	fmt.Fprint(stdout, table)
 	if c.Out != "" {
@@ -84,19 +99,33 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 func benchTable(results []benchResult, c benchConfig) string {
 	var b strings.Builder
-	host, _ := os.Hostname()
-	_ = host
-	fmt.Fprintf(&b, "Machine: %s/%s, %d CPUs, %s. Command: `hoso bench --events %d --senders %d --batch %d`.\n\n",
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), c.Events, c.Senders, c.Batch)
-	fmt.Fprintln(&b, "| measurement | rate | raw baseline (same run) | baseline rate | ratio |")
+	fmt.Fprintf(&b, "Machine: %s/%s, %d CPUs, %s. Command: `hoso bench --events %d --senders %d --batch %d --dossiers %d --reports %d`.\n\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), c.Events, c.Senders, c.Batch, c.Dossiers, c.Reports)
+	fmt.Fprintln(&b, "| measurement | hoso | raw baseline (same run) | baseline | ratio (hoso ÷ baseline) |")
 	fmt.Fprintln(&b, "|---|---:|---|---:|---:|")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %s | %s %s | %s | %s %s | %.0f%% |\n", r.Name, human(r.Rate), r.Unit, r.Baseline, human(r.BaseRate), r.Unit, 100*r.ratio())
+		better := "lower is better"
+		if r.Rate {
+			better = "higher is better"
+		}
+		base := "—"
+		if r.Base != 0 {
+			base = human(r.Base) + " " + r.Unit
+		}
+		note := better
+		if r.Note != "" {
+			note = r.Note + "; " + better
+		}
+		fmt.Fprintf(&b, "| %s (%s) | %s %s | %s | %s | %s |\n", r.Name, note, human(r.Value), r.Unit, r.Baseline, base, r.ratio())
 	}
 	return b.String()
 }
 
+// human rounds to whole units, keeping two decimals below 10.
 func human(v float64) string {
+	if v < 10 {
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
 	return strconv.FormatFloat(float64(int64(v+0.5)), 'f', 0, 64)
 }
 
@@ -168,7 +197,7 @@ func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResu
 	if err != nil {
 		return nil, err
 	}
-	results = append(results, benchResult{Name: fmt.Sprintf("ingest, HTTP NDJSON batches of %d", c.Batch), Baseline: "JetStream async publish", Rate: httpBatch, BaseRate: rawAsync, Unit: "events/s"})
+	results = append(results, benchResult{Name: fmt.Sprintf("ingest, HTTP NDJSON batches of %d", c.Batch), Baseline: "JetStream async publish", Value: httpBatch, Base: rawAsync, Unit: "events/s", Rate: true})
 
 	step("ingest: NATS request NDJSON batches")
 	natsBatch, err := timeRate(c.Events, func() error {
@@ -190,7 +219,7 @@ func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResu
 	if err != nil {
 		return nil, err
 	}
-	results = append(results, benchResult{Name: fmt.Sprintf("ingest, NATS requests with NDJSON batches of %d", c.Batch), Baseline: "JetStream async publish", Rate: natsBatch, BaseRate: rawAsync, Unit: "events/s"})
+	results = append(results, benchResult{Name: fmt.Sprintf("ingest, NATS requests with NDJSON batches of %d", c.Batch), Baseline: "JetStream async publish", Value: natsBatch, Base: rawAsync, Unit: "events/s", Rate: true})
 
 	step("ingest: single events over HTTP, concurrent senders")
 	evs := benchEvents("HS", c.Events)
@@ -200,7 +229,7 @@ func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResu
 	if err != nil {
 		return nil, err
 	}
-	results = append(results, benchResult{Name: fmt.Sprintf("ingest, single events over HTTP, %d senders", c.Senders), Baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), Rate: httpSingle, BaseRate: rawSync, Unit: "events/s"})
+	results = append(results, benchResult{Name: fmt.Sprintf("ingest, single events over HTTP, %d senders", c.Senders), Baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), Value: httpSingle, Base: rawSync, Unit: "events/s", Rate: true})
 
 	step("ingest: single events over NATS, concurrent senders")
 	evs = benchEvents("NS", c.Events)
@@ -219,7 +248,7 @@ func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResu
 	if err != nil {
 		return nil, err
 	}
-	results = append(results, benchResult{Name: fmt.Sprintf("ingest, single events over NATS requests, %d senders", c.Senders), Baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), Rate: natsSingle, BaseRate: rawSync, Unit: "events/s"})
+	results = append(results, benchResult{Name: fmt.Sprintf("ingest, single events over NATS requests, %d senders", c.Senders), Baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), Value: natsSingle, Base: rawSync, Unit: "events/s", Rate: true})
 	return results, nil
 }
 

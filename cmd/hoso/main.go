@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -53,7 +54,11 @@ Usage: hoso COMMAND [flags]
 Commands:
   serve     run the ledger: embedded NATS + SQLite, HTTP API, NATS ingest service
   verify    check the ledger (or a saved dossier proof) against its signed checkpoints
+  report    print the on-time and backlog report from the read model: text, csv, xlsx or json
+  rebuild   rebuild the read model from the stream (stop the server first)
   bench     measure ingest against raw JetStream in one run, print a Markdown table
+  simulate  generate realistic dossier histories (NDJSON, or sent to a running ledger)
+  import    import an NDJSON history through the validating ingest service
   version   print the version
 
 Run "hoso COMMAND -h" for a command's flags. Every flag can also be set with
@@ -76,10 +81,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return err
 		}
 		return m.Serve(ctx)
+	case "report":
+		return runReport(ctx, rest, stdout, stderr)
+	case "rebuild":
+		return runRebuild(ctx, rest, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
 	case "verify":
 		return runVerify(ctx, rest, stdout, stderr)
+	case "simulate":
+		return runSimulate(ctx, rest, stdout, stderr, time.Now)
+	case "import":
+		return runImport(ctx, rest, stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, Version)
 		return nil

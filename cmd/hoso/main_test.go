@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hoso-ledger/hoso"
+	"github.com/hoso-ledger/hoso/projections"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 )
@@ -110,6 +112,26 @@ func TestMainEndToEnd(t *testing.T) {
 		t.Fatalf("$SRV.INFO.hoso: %s %v", info.Data, err)
 	}
 
+	// Ready once the projection has caught up with the stream.
+	waitReady(t, m)
+
+	// The read endpoints answer from the read model.
+	for path, want := range map[string]string{
+		"/v1/report?unit=004&level=district&from=2024-03-01&to=2024-03-31": `"as_of_seq":3`,
+		"/v1/dossiers?unit=004&state=resolved":                             `"code":"000.00.31.H26-240304-0001"`,
+		"/v1/units/004":                                                    `"code":"00127"`,
+	} {
+		resp, err := http.Get(m.HTTP.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Contains(b, []byte(want)) {
+			t.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+	}
+
 	// Read it back over HTTP.
 	resp, err := http.Get(m.HTTP.URL() + "/v1/dossiers/000.00.31.H26-240304-0001")
 	if err != nil {
@@ -147,6 +169,92 @@ func TestMainEndToEnd(t *testing.T) {
 	if code != http.StatusCreated || !bytes.Contains(body, []byte(`"duplicate":true`)) {
 		t.Fatalf("re-send after restart: %d %s", code, body)
 	}
+	// The read model kept its position across the restart.
+	waitReady(t, m2)
+	d, err := m2.DB.Dossier(context.Background(), "000.00.31.H26-240304-0001")
+	if err != nil || d.State != hoso.StateResolved || d.LastSeq != 3 || m2.Projector.AppliedSeq() != 3 {
+		t.Fatalf("read model after restart: %+v %v (applied %d)", d, err, m2.Projector.AppliedSeq())
+	}
+}
+
+// waitReady polls /readyz until it answers 200; before that it must answer
+// 503 with the JSON error body.
+func waitReady(t *testing.T, m *Main) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(m.HTTP.URL() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusOK:
+			return
+		case http.StatusServiceUnavailable:
+			if !bytes.Contains(b, []byte(`"unavailable"`)) {
+				t.Fatalf("/readyz 503 body %s", b)
+			}
+		default:
+			t.Fatalf("/readyz: %d %s", resp.StatusCode, b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d: %s", resp.StatusCode, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A read model built by another projection version is rebuilt from the
+// stream when Main opens, before it serves reads.
+func TestMainRebuildsStaleReadModel(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	m := openMain(t, dir)
+	for i, ev := range []string{
+		`{"type":"received","dossier":"R1","unit":"00127","at":"2024-03-04T09:00:00+07:00","procedure":"1.001776","channel":"direct","days":3}`,
+		`{"type":"received","dossier":"R2","unit":"00130","at":"2024-03-04T09:10:00+07:00","procedure":"1.001776","channel":"online","days":3}`,
+		`{"type":"resolved","dossier":"R1","unit":"00127","at":"2024-03-04T09:20:00+07:00"}`,
+	} {
+		if code, body := post(t, m, "application/json", ev); code != http.StatusCreated {
+			t.Fatalf("event %d: %d %s", i, code, body)
+		}
+	}
+	waitReady(t, m)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Stamp the file as built by an older projection.
+	path := filepath.Join(dir, ReadModelFile)
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE meta SET value = '0' WHERE key = 'schema_version'`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if stale, err := projections.NeedsRebuild(path); err != nil || !stale {
+		t.Fatalf("NeedsRebuild after stamping: %v %v", stale, err)
+	}
+
+	m2 := openMain(t, dir)
+	if stale, err := projections.NeedsRebuild(path); err != nil || stale {
+		t.Fatalf("NeedsRebuild after start: %v %v", stale, err)
+	}
+	if v, err := m2.DB.SchemaVersion(context.Background()); err != nil || v != projections.SchemaVersion {
+		t.Fatalf("schema version %d %v", v, err)
+	}
+	if got := m2.Projector.AppliedSeq(); got != 3 {
+		t.Fatalf("applied seq after rebuild %d, want 3", got)
+	}
+	for code, state := range map[string]hoso.State{"R1": hoso.StateResolved, "R2": hoso.StateProcessing} {
+		d, err := m2.DB.Dossier(context.Background(), code)
+		if err != nil || d.State != state {
+			t.Errorf("%s after rebuild: %+v %v", code, d, err)
+		}
+	}
+	waitReady(t, m2)
 }
 
 func TestMainBadInput(t *testing.T) {

@@ -9,12 +9,16 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
 	"github.com/hoso-ledger/hoso/eventstore"
 	"github.com/hoso-ledger/hoso/handlers"
+	"github.com/hoso-ledger/hoso/metrics"
+	"github.com/hoso-ledger/hoso/projections"
 	"github.com/hoso-ledger/hoso/transparency"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config is everything `hoso serve` can be told.
@@ -38,6 +42,15 @@ type Config struct {
 	CheckpointEvery    uint64
 	CheckpointInterval time.Duration
 	NATSCredentials    string
+	// DueSoon is the working time before its due from which an open
+	// dossier counts as due soon (listings, backlogs, metrics, alerts).
+	DueSoon time.Duration
+	// Deadline watcher and metrics (monitoring.go).
+	DeadlineInterval time.Duration
+	MetricsTimeout   time.Duration
+	// Demo preloads a simulated year of Hà Nội once (see demo.go).
+	Demo         bool
+	DemoDossiers int
 }
 
 // DefaultConfig is the embedded default: everything under ./hoso-data.
@@ -55,6 +68,11 @@ func DefaultConfig() Config {
 		TamperEvidence:     true,
 		CheckpointEvery:    transparency.DefaultCheckpointEvery,
 		CheckpointInterval: transparency.DefaultCheckpointInterval,
+		DueSoon:            projections.DefaultDueSoon,
+
+		DeadlineInterval: defaultDeadlineInterval,
+		MetricsTimeout:   projections.DefaultScrapeTimeout,
+		DemoDossiers:     DefaultDemoDossiers,
 	}
 }
 
@@ -76,6 +94,22 @@ type Main struct {
 	HTTP     *handlers.Server
 
 	Transparency *transparency.Log
+	// DB is the SQLite read model and Projector what fills it from the
+	// stream, in a goroutine Main owns (see openReadModel).
+	DB        *projections.DB
+	Projector *projections.Projector
+
+	projectorCancel context.CancelFunc
+	projectorWG     sync.WaitGroup
+
+	// Metrics is the process's Prometheus registry; Events is the
+	// counted EventService in front of Ingester; Watcher appends the
+	// overdue events (monitoring.go).
+	Metrics    *prometheus.Registry
+	Events     *metrics.Events
+	Watcher    *projections.Watcher
+	demoCancel context.CancelFunc
+	demoWG     sync.WaitGroup
 }
 
 // NewMain returns a Main with the default configuration.
@@ -105,6 +139,10 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.Uint64Var(&c.CheckpointEvery, "checkpoint-every", c.CheckpointEvery, "sign a checkpoint after this many new events")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", c.CheckpointInterval, "sign a checkpoint at least this often while events arrive")
 	fs.StringVar(&c.NATSCredentials, "nats-creds", c.NATSCredentials, "credentials (.creds or NKey seed file) of the ledger's role on --nats-url")
+	fs.DurationVar(&c.DueSoon, "due-soon", c.DueSoon, "working time before its due from which a dossier is due soon")
+	m.monitoringFlags(fs)
+	fs.BoolVar(&c.Demo, "demo", c.Demo, "preload a simulated year of Hà Nội once, in the background")
+	fs.IntVar(&c.DemoDossiers, "demo-dossiers", c.DemoDossiers, "dossiers of the demo preload")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: hoso serve [flags]\n\nFlags (each also read from HOSO_<NAME>):\n")
 		fs.PrintDefaults()
@@ -162,18 +200,24 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 	}
 	m.Ingester = eventstore.NewIngester(m.Store, m.Units, m.Calendar, m.Now)
-	m.Ingest = &eventstore.IngestService{Events: m.Ingester}
+	m.openMetrics()
+	m.Ingest = &eventstore.IngestService{Events: m.Events}
 	if err := m.Ingest.Open(m.Store.Conn()); err != nil {
+		return err
+	}
+	if err := m.openReadModel(ctx); err != nil {
 		return err
 	}
 	m.HTTP = handlers.NewServer()
 	m.HTTP.Addr = m.Config.HTTPAddr
 	m.HTTP.Logger = m.Logger
-	m.HTTP.Events = m.Ingester
+	m.HTTP.Events = m.Events
 	m.HTTP.Dossiers = m.Ingester
 	if m.Transparency != nil {
 		m.HTTP.Proofs = m.Transparency
 	}
+	m.mountReadModel()
+	m.mountMetrics()
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}
@@ -182,6 +226,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.Logger.Info("hoso serving", "http", m.HTTP.URL(), "nats", m.Store.ClientURL(),
 		"ingest_subject", eventstore.IngestSubject, "data", m.Config.DataDir)
+	// A demo preload opens the watcher itself once it is done: overdue
+	// events amid a history being loaded would refuse its later events.
+	if !m.startDemo() {
+		if err := m.openWatcher(); err != nil {
+			return err
+		}
+	}
 	close(m.Ready)
 	return nil
 }
@@ -191,6 +242,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
+	m.stopDemo()
 	var errs []error
 	if m.HTTP != nil {
 		errs = append(errs, m.HTTP.Close(ctx))
@@ -198,6 +250,9 @@ func (m *Main) Close() error {
 	if m.Ingest != nil {
 		errs = append(errs, m.Ingest.Close())
 	}
+	errs = append(errs, m.closeWatcher())
+	errs = append(errs, m.closeReadModel())
+	// After every writer, so that the last checkpoint covers every event.
 	if m.Transparency != nil {
 		errs = append(errs, m.Transparency.Close())
 	}

@@ -34,7 +34,7 @@ var ledgerEvents = []string{
 
 // openLedger runs Main on dir with checkpoints every two events and appends
 // ledgerEvents.
-func openLedger(t *testing.T, dir string) *Main {
+func openTamperLedger(t *testing.T, dir string) *Main {
 	t.Helper()
 	m := NewMain()
 	m.Config.DataDir = dir
@@ -60,7 +60,7 @@ func openLedger(t *testing.T, dir string) *Main {
 func buildLedger(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
-	m := openLedger(t, dir)
+	m := openTamperLedger(t, dir)
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func waitCheckpoint(t *testing.T, m *Main, size uint64) hoso.Checkpoint {
 
 func TestDossierProofVerifiesOffline(t *testing.T) {
 	dir := t.TempDir()
-	m := openLedger(t, filepath.Join(dir, "data"))
+	m := openTamperLedger(t, filepath.Join(dir, "data"))
 	latest := waitCheckpoint(t, m, 6)
 
 	code, key := get(t, m.HTTP.URL()+"/v1/checkpoint/key")

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"flag"
+	"time"
+
+	"github.com/hoso-ledger/hoso/metrics"
+	"github.com/hoso-ledger/hoso/projections"
+)
+
+// monitoringFlags adds the flags of the deadline watcher and the metrics
+// (the due_soon horizon, --due-soon, is serve's own).
+func (m *Main) monitoringFlags(fs *flag.FlagSet) {
+	c := &m.Config
+	fs.DurationVar(&c.DeadlineInterval, "deadline-interval", c.DeadlineInterval, "how often the deadline watcher looks for dossiers past due (0 turns it off)")
+	fs.DurationVar(&c.MetricsTimeout, "metrics-timeout", c.MetricsTimeout, "bound on the read model's queries of one /metrics scrape")
+}
+
+// openMetrics creates the registry and the counted EventService that both
+// ingest doors and the deadline watcher use.
+func (m *Main) openMetrics() {
+	m.Metrics = metrics.NewRegistry()
+	m.Events = metrics.NewEvents(m.Ingester, m.Metrics)
+}
+
+// mountMetrics registers the read model's collector and serves /metrics;
+// it runs once the read model is open and the HTTP server created.
+func (m *Main) mountMetrics() {
+	m.Metrics.MustRegister(&projections.Collector{
+		DB: m.DB, Projector: m.Projector, Ledger: m.Store, Units: m.Units, Calendar: m.Calendar,
+		Now: m.Now, Logger: m.Logger, DueSoon: m.Config.DueSoon, Timeout: m.Config.MetricsTimeout,
+	})
+	m.HTTP.Observe = metrics.NewHTTP(m.Metrics).Observe
+	m.HTTP.Handle("GET /metrics", metrics.Handler(m.Metrics, m.Logger))
+}
+
+// openWatcher starts the deadline watcher unless its interval is 0. It
+// waits for the read model to catch up before each pass.
+func (m *Main) openWatcher() error {
+	if m.Config.DeadlineInterval <= 0 {
+		return nil
+	}
+	m.Watcher = &projections.Watcher{
+		DB: m.DB, Events: m.Events, Now: m.Now, Logger: m.Logger,
+		Interval: m.Config.DeadlineInterval, Ready: m.Projector.CaughtUp,
+	}
+	return m.Watcher.Open()
+}
+
+// closeWatcher stops the watcher; it runs before the read model and the
+// store close, which a pass in progress uses.
+func (m *Main) closeWatcher() error {
+	if m.Watcher == nil {
+		return nil
+	}
+	return m.Watcher.Close()
+}
+
+// Monitoring defaults.
+const (
+	defaultDeadlineInterval = time.Minute
+)
