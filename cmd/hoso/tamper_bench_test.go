@@ -71,11 +71,20 @@ func BenchmarkVerify(b *testing.B) {
 	}
 	ctx := context.Background()
 	js := m.Store.JetStream()
-	// Stored-form events published straight to the stream: the verifier
-	// checks hashes, contiguity and versions, not the domain rules.
+	// Stored-form events (received, then transferred three times) published
+	// straight to the stream, faster than through the ingest service.
 	for i := range events {
 		d, v := i/perDossier, i%perDossier+1
-		data := fmt.Appendf(nil, `{"id":"x-%d","type":"transferred","dossier":"D%06d","unit":"00127","at":"2024-03-04T02:00:00Z","to_unit":"004","version":%d,"recorded_at":"2024-03-04T02:00:00.123456789Z"}`, i, d, v)
+		var data []byte
+		if v == 1 {
+			data = fmt.Appendf(nil, `{"id":"x-%d","type":"received","dossier":"D%06d","unit":"00127","at":"2024-03-04T02:00:00Z","procedure":"1.001776","channel":"online","due":"2024-03-07T02:00:00Z","version":1,"recorded_at":"2024-03-04T02:00:00.123456789Z"}`, i, d)
+		} else {
+			from, to := "00127", "004" // back and forth
+			if v%2 == 1 {
+				from, to = to, from
+			}
+			data = fmt.Appendf(nil, `{"id":"x-%d","type":"transferred","dossier":"D%06d","unit":%q,"at":"2024-03-04T02:00:00Z","to_unit":%q,"version":%d,"recorded_at":"2024-03-04T02:00:00.123456789Z"}`, i, d, from, to, v)
+		}
 		if _, err := js.PublishAsync(eventstore.Subject(fmt.Sprintf("D%06d", d)), data); err != nil {
 			b.Fatal(err)
 		}
