@@ -219,15 +219,35 @@ func (l *Log) catchUp(ctx context.Context) error {
 func (l *Log) checkpoint(ctx context.Context, force bool) error {
 	size := l.tree.Size()
 	l.mu.RLock()
-	var lastSize uint64
+	var last hoso.Checkpoint
 	if n := len(l.checkpoints); n > 0 {
-		lastSize = l.checkpoints[n-1].Size
+		last = l.checkpoints[n-1]
 	}
+	lastSize := last.Size
 	due := uint64(size)%l.CheckpointEvery == 0 || uint64(size)-lastSize >= l.CheckpointEvery ||
 		time.Since(l.lastSigned) >= l.CheckpointInterval
 	l.mu.RUnlock()
 	if uint64(size) <= lastSize || (!force && !due) {
 		return nil
+	}
+	if l.Halted() != nil {
+		return nil
+	}
+	// Never sign a tree that does not extend the last signed one: if the
+	// stream was rewritten under the tree file, stop and say so.
+	if lastSize > 0 {
+		prev, err := tlog.TreeHash(int64(lastSize), l.tree)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(prev[:], last.Root) {
+			err := &Fault{Stream: "HOSO_EVENTS", Seq: 1, Problem: fmt.Sprintf("the first %d events no longer hash to checkpoint %d's root", lastSize, lastSize)}
+			l.mu.Lock()
+			l.halted = err
+			l.mu.Unlock()
+			l.Logger.Error("ledger stream no longer matches its last checkpoint; no more checkpoints; run hoso verify", "err", err)
+			return nil
+		}
 	}
 	root, err := tlog.TreeHash(size, l.tree)
 	if err != nil {

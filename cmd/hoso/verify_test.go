@@ -160,18 +160,75 @@ func TestVerifyCleanLedger(t *testing.T) {
 	}
 	// Reopening the ledger keeps the tree: a restart neither re-hashes nor
 	// breaks it.
-	m := NewMain()
-	m.Config.DataDir, m.Config.HTTPAddr, m.Config.NATSListen, m.Config.LogLevel = dir, "127.0.0.1:0", "127.0.0.1:0", "warn"
-	m.Now = func() time.Time { return testNow }
-	if err := m.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m := reopen(t, dir)
 	if got := m.Transparency.TreeSize(); got != 6 {
 		t.Errorf("tree size after restart %d, want 6", got)
 	}
 	m.Close()
 	if out, err := verify(t, "--data", dir); err != nil {
 		t.Fatalf("verify after restart: %v\n%s", err, out)
+	}
+
+	// Without its tree file, the ledger rebuilds the tree from the stream
+	// and goes on signing checkpoints that extend the old ones.
+	if err := os.Remove(filepath.Join(dir, "tree.hashes")); err != nil {
+		t.Fatal(err)
+	}
+	m = reopen(t, dir)
+	if code, body := post(t, m, "application/json", `{"type":"returned","dossier":"A","unit":"004","at":"2024-03-04T08:40:00+07:00"}`); code != http.StatusCreated {
+		t.Fatalf("event 7: %d %s", code, body)
+	}
+	waitCheckpoint(t, m, 7)
+	m.Close()
+	if out, err := verify(t, "--data", dir); err != nil || !strings.Contains(out, "ok: 7 events of 3 dossiers, contiguous; 4 checkpoints") {
+		t.Fatalf("verify after rebuilding the tree: %v\n%s", err, out)
+	}
+}
+
+func reopen(t *testing.T, dir string) *Main {
+	t.Helper()
+	m := NewMain()
+	m.Config.DataDir, m.Config.HTTPAddr, m.Config.NATSListen, m.Config.LogLevel = dir, "127.0.0.1:0", "127.0.0.1:0", "error"
+	m.Now = func() time.Time { return testNow }
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// A ledger whose stream was rewritten under it (and whose tree file is
+// gone, so it cannot tell which event) refuses to sign a checkpoint that
+// does not extend its last one.
+func TestLedgerStopsSigningAfterRewrite(t *testing.T) {
+	dir := buildLedger(t)
+	s, st := admin(t, dir)
+	restoreModified(t, s, st, nil, func(msgs []*jetstream.RawStreamMsg) {
+		msgs[3].Data = bytes.Replace(msgs[3].Data, []byte(`"postal"`), []byte(`"online"`), 1)
+	})
+	s.Close()
+	if err := os.Remove(filepath.Join(dir, "tree.hashes")); err != nil {
+		t.Fatal(err)
+	}
+	m := reopen(t, dir)
+	if code, body := post(t, m, "application/json", `{"type":"returned","dossier":"A","unit":"004","at":"2024-03-04T08:40:00+07:00"}`); code != http.StatusCreated {
+		t.Fatalf("event 7: %d %s", code, body)
+	}
+	for i := 0; m.Transparency.Halted() == nil; i++ {
+		if i == 500 {
+			t.Fatal("the ledger did not notice its rewritten stream")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(m.Transparency.Halted().Error(), "no longer hash to checkpoint 6") {
+		t.Errorf("halted: %v", m.Transparency.Halted())
+	}
+	m.Close()
+	if cp, err := m.Transparency.LatestCheckpoint(context.Background()); err != nil || cp.Size != 6 {
+		t.Errorf("latest checkpoint %d (%v), want still 6", cp.Size, err)
+	}
+	if _, err := verify(t, "--data", dir); exitCode(err) != 1 || !strings.Contains(err.Error(), "HOSO_EVENTS seq 3: changed or reordered") {
+		t.Errorf("verify: %v", err)
 	}
 }
 
