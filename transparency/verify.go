@@ -47,6 +47,11 @@ type Verifier struct {
 	// located to the range between the last good checkpoint and the first
 	// bad one.
 	TreeFile string
+	// Kept are signed checkpoint notes the auditor saved earlier, outside
+	// the operator's reach: the stream must still hash to each of them.
+	// They catch a history rewritten and re-signed with the ledger's own
+	// key, which the checkpoints stored beside the stream cannot.
+	Kept [][]byte
 }
 
 // Verify returns a *Fault naming the first bad sequence, another error when
@@ -113,6 +118,23 @@ func (v *Verifier) Verify(ctx context.Context) (Summary, error) {
 	sum.Events, sum.Dossiers = uint64(tree.size), len(versions)
 	if sum.Root, err = tlog.TreeHash(tree.size, tree); err != nil {
 		return sum, err
+	}
+
+	for i, note := range v.Kept {
+		cp, err := OpenCheckpoint(note, v.Key)
+		if err != nil {
+			return sum, fmt.Errorf("kept checkpoint %d: %w", i+1, err)
+		}
+		if cp.Size > uint64(tree.size) {
+			return sum, &Fault{Stream: "HOSO_EVENTS", Seq: uint64(tree.size) + 1, Problem: fmt.Sprintf("missing: a kept checkpoint signed %d events, the stream has %d", cp.Size, tree.size)}
+		}
+		root, err := tlog.TreeHash(int64(cp.Size), tree)
+		if err != nil {
+			return sum, err
+		}
+		if !bytes.Equal(root[:], cp.Root) {
+			return sum, &Fault{Stream: "HOSO_EVENTS", Seq: 1, Problem: fmt.Sprintf("changed or reordered: events 1..%d do not hash to the root of the kept checkpoint %d; the history was rewritten since it was signed", cp.Size, cp.Size)}
+		}
 	}
 
 	var prev hoso.Checkpoint

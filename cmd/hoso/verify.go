@@ -24,6 +24,8 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	natsURL := fs.String("nats-url", "", "verify the ledger on this NATS server or cluster instead of a data directory")
 	creds := fs.String("nats-creds", "", "credentials (.creds or NKey seed file) for --nats-url; with --data the ledger's own are used")
 	keyArg := fs.String("key", "", "checkpoint verifier key (name+hash+key) or a file holding it (default DATA/checkpoint.key.pub)")
+	var kept []string
+	fs.Var((*multiFlag)(&kept), "checkpoint", "a signed checkpoint saved earlier (GET /v1/checkpoint?format=note) that the ledger must still extend (repeatable)")
 	proofFile := fs.String("proof", "", "check this saved dossier proof (GET /v1/dossiers/{code}/proof) offline; needs --key")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: hoso verify [flags]\n       hoso verify --proof FILE --key KEY\n\nExit status: 0 clean, 1 tampered (the first bad sequence is named), 2 could not verify.\n\nFlags (each also read from HOSO_<NAME>):\n")
@@ -64,6 +66,13 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer store.Close()
 	v := &transparency.Verifier{Ledger: store, Checkpoints: store, Key: verifier, TreeFile: treeFile}
+	for _, name := range kept {
+		note, err := os.ReadFile(name)
+		if err != nil {
+			return &exitError{2, fmt.Errorf("checkpoint: %w", err)}
+		}
+		v.Kept = append(v.Kept, note)
+	}
 	start := time.Now()
 	sum, err := v.Verify(ctx)
 	var fault *transparency.Fault
@@ -80,6 +89,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "latest checkpoint: size %d root %s\n", sum.Latest.Size, base64.StdEncoding.EncodeToString(sum.Latest.Root))
 	}
 	fmt.Fprintf(stdout, "stream root: size %d root %s\n", sum.Events, sum.Root)
+	if len(kept) > 0 {
+		fmt.Fprintf(stdout, "the stream extends the %d kept checkpoints\n", len(kept))
+	}
 	if s := elapsed.Seconds(); s > 0 {
 		fmt.Fprintf(stdout, "verified in %s (%.0f events/s)\n", elapsed.Round(time.Millisecond), float64(sum.Events)/s)
 	}

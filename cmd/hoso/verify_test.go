@@ -466,3 +466,45 @@ func writeFile(t *testing.T, name string, data []byte) {
 		t.Fatal(err)
 	}
 }
+
+// An operator who rewrites the history and has the ledger re-sign it with
+// its own key passes the checkpoints stored beside the stream, but not a
+// checkpoint an auditor kept.
+func TestVerifyAgainstAKeptCheckpoint(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	m := openTamperLedger(t, dir)
+	waitCheckpoint(t, m, 6)
+	code, note := get(t, m.HTTP.URL()+"/v1/checkpoint?format=note")
+	if code != http.StatusOK || !strings.Contains(string(note), "\n6\n") {
+		t.Fatalf("checkpoint note: %d %s", code, note)
+	}
+	m.Close()
+	kept := filepath.Join(t.TempDir(), "kept.note")
+	writeFile(t, kept, note)
+	if out, err := verify(t, "--data", dir, "--checkpoint", kept); err != nil || !strings.Contains(out, "extends the 1 kept") {
+		t.Fatalf("clean ledger against its kept checkpoint: %v\n%s", err, out)
+	}
+
+	s, st := admin(t, dir)
+	restoreModified(t, s, st, nil, func(msgs []*jetstream.RawStreamMsg) {
+		msgs[3].Data = bytes.Replace(msgs[3].Data, []byte(`"postal"`), []byte(`"online"`), 1)
+	})
+	if err := s.JetStream().DeleteStream(context.Background(), eventstore.CheckpointStreamName); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := os.Remove(filepath.Join(dir, "tree.hashes")); err != nil {
+		t.Fatal(err)
+	}
+	m = reopen(t, dir) // re-signs the rewritten history with the same key
+	waitCheckpoint(t, m, 6)
+	m.Close()
+
+	if out, err := verify(t, "--data", dir); err != nil {
+		t.Fatalf("a re-signed history passes the stored checkpoints: %v\n%s", err, out)
+	}
+	_, err := verify(t, "--data", dir, "--checkpoint", kept)
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "do not hash to the root of the kept checkpoint 6") {
+		t.Fatalf("verify --checkpoint: exit %d %v", exitCode(err), err)
+	}
+}
