@@ -189,6 +189,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.HTTP.Dossiers = m.Ingester
 	m.mountReadModel()
 	m.mountMetrics()
+	if err := m.mountDashboard(); err != nil {
+		return err
+	}
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}
