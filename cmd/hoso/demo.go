@@ -33,15 +33,17 @@ const (
 func demoMarker(dataDir string) string { return filepath.Join(dataDir, demoMarkerFile) }
 
 // startDemo preloads the demo in a goroutine Main owns, so the server
-// answers at once; reports fill in as the projector follows.
-func (m *Main) startDemo() {
+// answers at once; reports fill in as the projector follows. It answers
+// whether it started: then the goroutine opens the deadline watcher when
+// the preload ends.
+func (m *Main) startDemo() bool {
 	if !m.Config.Demo {
-		return
+		return false
 	}
 	marker := demoMarker(m.Config.DataDir)
 	if _, err := os.Stat(marker); err == nil {
 		m.Logger.Info("demo data already preloaded", "marker", marker)
-		return
+		return false
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.demoCancel = cancel
@@ -51,6 +53,7 @@ func (m *Main) startDemo() {
 		switch {
 		case errors.Is(err, context.Canceled):
 			m.Logger.Info("demo preload interrupted; it resumes at the next start", "events", n)
+			return
 		case err != nil:
 			m.Logger.Error("demo preload failed", "err", err, "events", n)
 		default:
@@ -61,10 +64,17 @@ func (m *Main) startDemo() {
 			m.Logger.Info("demo preloaded", "events", n, "took", time.Since(start).Round(time.Millisecond),
 				"try", m.HTTP.URL()+"/v1/report?unit="+demoUnit+"&level=district&from="+demoFrom+"&to="+demoTo)
 		}
+		if err := m.openWatcher(); err != nil {
+			m.Logger.Error("deadline watcher", "err", err)
+		}
 	})
+	return true
 }
 
-// preloadDemo appends the simulated year through the ingest service.
+// preloadDemo appends the simulated year through the ingest service. An
+// event the ledger refuses (the data directory already held other events
+// for a dossier) is counted and skipped; only a failure of the ledger stops
+// the preload.
 func (m *Main) preloadDemo(ctx context.Context) (int64, error) {
 	from, _ := time.Parse(time.DateOnly, demoFrom)
 	to, _ := time.Parse(time.DateOnly, demoTo)
@@ -76,16 +86,22 @@ func (m *Main) preloadDemo(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	m.Logger.Info("demo preload: simulating a year of Hà Nội", "dossiers", m.Config.DemoDossiers, "from", demoFrom, "to", demoTo)
-	var sent, appended int64
+	var sent, appended, refused int64
 	last := time.Now()
 	batch := make([]*hoso.Event, 0, demoBatch)
 	flush := func() error {
-		for _, r := range m.Ingester.AppendBatch(ctx, batch) {
+		for _, r := range m.Events.AppendBatch(ctx, batch) {
 			if r.Err != nil {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				return r.Err
+				if hoso.ErrorCode(r.Err) == hoso.EINTERNAL {
+					return r.Err
+				}
+				if refused++; refused <= 10 {
+					m.Logger.Warn("demo preload: event refused", "err", r.Err)
+				}
+				continue
 			}
 			if !r.Result.Duplicate {
 				appended++
@@ -95,7 +111,7 @@ func (m *Main) preloadDemo(ctx context.Context) (int64, error) {
 		batch = batch[:0]
 		if time.Since(last) >= 2*time.Second {
 			last = time.Now()
-			m.Logger.Info("demo preload", "events", sent, "appended", appended)
+			m.Logger.Info("demo preload", "events", sent, "appended", appended, "refused", refused)
 		}
 		return nil
 	}

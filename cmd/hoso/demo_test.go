@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hoso-ledger/hoso/projections"
 )
@@ -73,5 +76,45 @@ func TestDemoPreloadOnce(t *testing.T) {
 	}
 	if _, err := os.Stat(demoMarker(dir)); err != nil {
 		t.Fatalf("no marker after the re-run: %v", err)
+	}
+}
+
+// TestDemoThenWatcher: with the deadline watcher on, the preload runs to
+// the end with nothing refused (the watcher starts only after it), then the
+// watcher marks the demo's open dossiers past due.
+func TestDemoThenWatcher(t *testing.T) {
+	m := NewMain()
+	m.Config.DataDir = filepath.Join(t.TempDir(), "data")
+	m.Config.HTTPAddr = "127.0.0.1:0"
+	m.Config.NATSListen = "127.0.0.1:0"
+	m.Config.LogLevel = "warn"
+	m.Config.Demo = true
+	m.Config.DemoDossiers = 300
+	m.Config.DeadlineInterval = 20 * time.Millisecond
+	var logs syncBuffer
+	m.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.demoWG.Wait()
+	if m.Watcher == nil {
+		t.Fatal("the watcher was not opened after the preload")
+	}
+	if s := logs.String(); !strings.Contains(s, "demo preloaded") || strings.Contains(s, "event refused") {
+		t.Fatalf("preload log:\n%s", s)
+	}
+	loaded, _ := m.Store.LastSeq(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		if last, _ := m.Store.LastSeq(ctx); last > loaded {
+			return // overdue events appended after the preload
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the watcher appended nothing for the demo's overdue dossiers")
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }

@@ -73,6 +73,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		in = f
 	}
 	var s sender
+	var ledger *Main // the data directory's, when importing into it
 	switch {
 	case c.URL != "" || c.NATSURL != "":
 		var closeFn func()
@@ -86,8 +87,8 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		m.Config.DataDir = c.DataDir
 		m.Config.UnitFiles, m.Config.CalendarFiles = c.UnitFiles, c.CalendarFiles
 		m.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		ledger, err := openLedger(ctx, m)
-		if err != nil {
+		var err error
+		if ledger, err = openLedger(ctx, m); err != nil {
 			return err
 		}
 		defer ledger.Close()
@@ -102,7 +103,35 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		defer f.Close()
 		rejects = f
 	}
-	return importLines(ctx, in, s, c, stdout, stderr, rejects)
+	err := importLines(ctx, in, s, c, stdout, stderr, rejects)
+	if ledger != nil && (err == nil || errors.As(err, new(*exitError))) {
+		// Bring the data directory's read model up to date, so that
+		// `hoso report --data` shows the import at once.
+		if cerr := catchUpReadModel(ctx, ledger); cerr != nil {
+			return errors.Join(err, cerr)
+		}
+	}
+	return err
+}
+
+// catchUpReadModel opens the data directory's read model (rebuilding it if
+// it is stale), lets the projector apply the whole stream, and stops it.
+func catchUpReadModel(ctx context.Context, m *Main) error {
+	if err := m.openReadModel(ctx); err != nil {
+		return err
+	}
+	for {
+		err := m.Projector.CaughtUp(ctx)
+		if err == nil {
+			m.Logger.Info("read model up to date", "seq", m.Projector.AppliedSeq())
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("read model: %w (%v)", ctx.Err(), err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // openLedger opens the data directory's store and ingest service without

@@ -197,10 +197,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.Logger.Info("hoso serving", "http", m.HTTP.URL(), "nats", m.Store.ClientURL(),
 		"ingest_subject", eventstore.IngestSubject, "data", m.Config.DataDir)
-	if err := m.openWatcher(); err != nil {
-		return err
+	// A demo preload opens the watcher itself once it is done: overdue
+	// events amid a history being loaded would refuse its later events.
+	if !m.startDemo() {
+		if err := m.openWatcher(); err != nil {
+			return err
+		}
 	}
-	m.startDemo()
 	close(m.Ready)
 	return nil
 }

@@ -117,21 +117,50 @@ func TestSimulateImportReport(t *testing.T) {
 		t.Fatalf("re-import: want %q in:\n%s", want, out)
 	}
 
-	m := openMain(t, data)
-	waitCaughtUp(t, m)
-	rep, err := m.DB.Report(context.Background(), m.Units, projections.ReportQuery{Unit: "01", Level: hoso.LevelDistrict, From: sum.From, To: sum.To})
+	// hoso report over the data directory: the import brought its read
+	// model up to date.
+	out, _, err = runCmd(t, "", "report", "--data", data, "--unit", "01", "--level", "district",
+		"--from", sum.From, "--to", sum.To, "--format", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	compareReport(t, rep, sum)
+	var rep projections.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	compareReport(t, &rep, sum)
+
+	// The same through a running server's read model, at ward level.
+	m := openMain(t, data)
+	waitCaughtUp(t, m)
+	wards, err := m.DB.Report(context.Background(), m.Units, projections.ReportQuery{Unit: "01", Level: hoso.LevelWard, From: sum.From, To: sum.To})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wardReceived int64
+	for _, r := range wards.Rows {
+		wardReceived += r.Received
+	}
+	if byWard := sum.Total.Received; wardReceived >= byWard || wardReceived == 0 {
+		t.Errorf("wards received %d of the districts' %d: ward desks should take most, district desks the rest", wardReceived, byWard)
+	}
 }
 
 // TestImportToRunningServer sends over HTTP and NATS, resumes with
 // --from-line, and simulates straight into the server.
 func TestImportToRunningServer(t *testing.T) {
 	dir := t.TempDir()
-	m := openMain(t, filepath.Join(dir, "data"))
-	m.Now = time.Now
+	m := NewMain()
+	m.Config.DataDir = filepath.Join(dir, "data")
+	m.Config.HTTPAddr = "127.0.0.1:0"
+	m.Config.NATSListen = "127.0.0.1:0"
+	m.Config.LogLevel = "warn"
+	// The stream's length is checked below: no overdue events meanwhile.
+	m.Config.DeadlineInterval = 0
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
 	ndjson, _, err := runCmd(t, "", "simulate", "--unit", "004", "--from", "2024-01-01", "--to", "2024-02-29", "--dossiers", "200", "--seed", "2")
 	if err != nil {
 		t.Fatal(err)
@@ -160,9 +189,43 @@ func TestImportToRunningServer(t *testing.T) {
 		t.Fatalf("simulate --url: %v\n%s", err, stderr)
 	}
 	sum := readSummary(t, sumPath)
-	if last2, _ := m.Store.LastSeq(context.Background()); last2 != last+uint64(sum.Events) {
+	last2, _ := m.Store.LastSeq(context.Background())
+	if last2 != last+uint64(sum.Events) {
 		t.Fatalf("stream at %d after simulate, want %d", last2, last+uint64(sum.Events))
+	}
+	// The same run again over NATS: every event is a duplicate, nothing
+	// is appended.
+	_, stderr, err = runCmd(t, "", "simulate", "--unit", "004", "--from", "2024-01-01", "--to", "2024-02-29", "--dossiers", "100",
+		"--seed", "3", "--nats-url", m.Store.ClientURL(), "--batch", "64")
+	if err != nil || !strings.Contains(stderr, "0 appended, "+strconv.FormatInt(sum.Events, 10)+" duplicates") {
+		t.Fatalf("simulate --nats-url again: %v\n%s", err, stderr)
+	}
+	if last3, _ := m.Store.LastSeq(context.Background()); last3 != last2 {
+		t.Fatalf("stream moved from %d to %d on a re-run", last2, last3)
 	}
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// FuzzDecodeBatchAnswer: whatever a server answers, the importer either
+// gets one result per line sent or an error; it never panics.
+func FuzzDecodeBatchAnswer(f *testing.F) {
+	f.Add([]byte(`{"results":[{"dossier":"A","version":1,"seq":1,"duplicate":false},{"error":{"code":"invalid","message":"at: required","field":"at"}}]}`), 2)
+	f.Add([]byte(`{"error":{"code":"too_large","message":"body over 16 MiB"}}`), 1)
+	f.Add([]byte(`{"results":[{"error":{"code":"internal","message":"stream down"}}]}`), 1)
+	f.Add([]byte(`[]`), 0)
+	f.Fuzz(func(t *testing.T, body []byte, n int) {
+		if n < 0 || n > 1<<12 {
+			return
+		}
+		results, err := decodeBatchAnswer(body, n)
+		if err == nil && len(results) != n {
+			t.Fatalf("%d results for %d lines without an error", len(results), n)
+		}
+		for _, r := range results {
+			if r.Err != nil && r.Err.Code == "internal" {
+				t.Fatal("an internal error passed as a rejected line")
+			}
+		}
+	})
+}
