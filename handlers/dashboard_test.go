@@ -375,8 +375,9 @@ func unitLists(doc *html.Node) map[string]unitListLinks {
 func TestDashboardGoneUnit(t *testing.T) {
 	ts := dashboardServer(t, 0)
 	// Huyện Thông Nông (044) of Cao Bằng (04) ended on 2020-03-01.
+	// Its page shows it as it last stood, with a notice of when it ended.
 	resp, doc, body := page(t, ts, "/units/044")
-	if resp.StatusCode != 404 || !strings.Contains(body, "Huyện Thông Nông") || !strings.Contains(body, "01/03/2020") {
+	if resp.StatusCode != 200 || !strings.Contains(body, "Huyện Thông Nông") || !strings.Contains(body, "01/03/2020") || !strings.Contains(body, `class="notice"`) {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 	var links []string

@@ -38,6 +38,13 @@ type unitPage struct {
 	Report   string // the report of the unit's subtree, this year so far
 	Overdue  dossierList
 	DueSoon  dossierList
+	Gone     *notice // set for a unit that no longer exists
+}
+
+// notice is a message with where to go next.
+type notice struct {
+	Msg   string
+	Links []link
 }
 
 // handleUnit serves GET /units/{code}: the unit's backlog by deadline state
@@ -51,9 +58,6 @@ func (d *dashboard) handleUnit(w http.ResponseWriter, r *http.Request) {
 	}
 	code := r.PathValue("code")
 	view, err := d.Units.FindUnit(r.Context(), code)
-	if hoso.ErrorCode(err) == hoso.ENOTFOUND && d.goneUnit(w, r, code) {
-		return
-	}
 	if err != nil {
 		d.fail(w, r, err)
 		return
@@ -63,6 +67,7 @@ func (d *dashboard) handleUnit(w http.ResponseWriter, r *http.Request) {
 		Title: view.Name, Unit: view.UnitBacklog, Children: view.Children, AsOfSeq: view.AsOfSeq,
 		Crumbs: d.unitCrumbs(code, now),
 		Report: reportURL(code, "", day(yearStart(now.In(hoso.VietnamZone))), day(now)),
+		Gone:   d.goneNotice(view.Unit, now),
 	}
 	lists := []struct {
 		list        *dossierList
@@ -133,35 +138,30 @@ func (d *dashboard) unitName(code string, t time.Time) string {
 	return code
 }
 
-// goneUnit answers a unit that existed once but not now with a 404 page
-// that says when it ended and links to where its dossiers are now counted:
-// its last parent and, for a ward merged in the 2025 reform, its successors.
-func (d *dashboard) goneUnit(w http.ResponseWriter, r *http.Request, code string) bool {
-	h := d.Registry.History(code)
-	if len(h) == 0 {
-		return false
+// goneNotice tells that u (as it last stood) no longer exists, with links
+// to its parent's and its successors' pages; nil for a unit that exists.
+// Its dossiers still open stay with it until they are transferred.
+func (d *dashboard) goneNotice(u hoso.Unit, now time.Time) *notice {
+	if u.ValidTo == "" || mustParseDay(u.ValidTo).After(now) {
+		return nil
 	}
-	last := h[len(h)-1]
-	p := errorPage{Status: http.StatusNotFound, Title: last.Name + " không còn tồn tại",
-		Msg: fmt.Sprintf("%s (mã %s) không còn từ ngày %s; danh sách hồ sơ tồn đọng theo đơn vị hiện hành. Báo cáo các kỳ trước vẫn có số liệu của đơn vị này.",
-			last.Name, last.Code, formatDate(last.ValidTo))}
-	now := d.now()
-	if last.Parent != "" {
-		if u, ok := d.Registry.At(last.Parent, now); ok {
-			p.Links = append(p.Links, link{Label: "Đơn vị cấp trên: " + u.Name, URL: "/units/" + url.PathEscape(u.Code)})
-		} else if prov := d.Registry.Province(last.Parent, mustParseDay(last.ValidFrom)); prov != "" {
-			if u, ok := d.Registry.At(prov, now); ok {
-				p.Links = append(p.Links, link{Label: "Tỉnh, thành phố: " + u.Name, URL: "/units/" + url.PathEscape(u.Code)})
+	n := &notice{Msg: fmt.Sprintf("%s (mã %s) không còn tồn tại từ ngày %s. Hồ sơ của đơn vị còn đang giải quyết vẫn được theo dõi tại đây; báo cáo các kỳ trước vẫn có số liệu của đơn vị này.",
+		u.Name, u.Code, formatDate(u.ValidTo))}
+	if u.Parent != "" {
+		if p, ok := d.Registry.At(u.Parent, now); ok {
+			n.Links = append(n.Links, link{Label: "Đơn vị cấp trên: " + p.Name, URL: "/units/" + url.PathEscape(p.Code)})
+		} else if prov := d.Registry.Province(u.Parent, mustParseDay(u.ValidFrom)); prov != "" {
+			if p, ok := d.Registry.At(prov, now); ok {
+				n.Links = append(n.Links, link{Label: "Tỉnh, thành phố: " + p.Name, URL: "/units/" + url.PathEscape(p.Code)})
 			}
 		}
 	}
-	for _, s := range d.Registry.Successors(code) {
-		if u, ok := d.Registry.At(s.Code, now); ok {
-			p.Links = append(p.Links, link{Label: "Đơn vị kế thừa: " + u.Name + " (" + s.Note + ")", URL: "/units/" + url.PathEscape(u.Code)})
+	for _, s := range d.Registry.Successors(u.Code) {
+		if p, ok := d.Registry.At(s.Code, now); ok {
+			n.Links = append(n.Links, link{Label: "Đơn vị kế thừa: " + p.Name + " (" + s.Note + ")", URL: "/units/" + url.PathEscape(p.Code)})
 		}
 	}
-	d.render(w, r, http.StatusNotFound, "error", p)
-	return true
+	return n
 }
 
 // mustParseDay reads a registry date; an empty or bad one is the zero time.
