@@ -51,6 +51,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeDossierProof$$' -fuzztime $(FUZZTIME) ./transparency
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBatchAnswer$$' -fuzztime $(FUZZTIME) ./cmd/hoso
 	$(GO) test -run '^$$' -fuzz '^FuzzReadQuery$$' -fuzztime $(FUZZTIME) ./handlers
+	$(GO) test -run '^$$' -fuzz '^FuzzDashboardQuery$$' -fuzztime $(FUZZTIME) ./handlers
 
 ## bench: Go benchmarks of the write path
 bench:

@@ -73,7 +73,7 @@ type Dossier struct {
 	Result        Classification `json:"result,omitempty"` // early, on_time or late once resolved
 	ClosedAt      *time.Time     `json:"closed_at,omitempty"`
 	Version       int            `json:"version"`
-	LastAt        time.Time      `json:"last_at"`
+	LastAt        time.Time      `json:"last_at"` // of the last desk event (overdue events do not count)
 	LastSeq       uint64         `json:"last_seq"`
 }
 
@@ -111,7 +111,11 @@ func (d *Dossier) Apply(e *Event) error {
 		return &Error{Code: ECONFLICT, Field: "expected_version", Message: fmt.Sprintf(
 			"expected_version: dossier %q has %d events, the event expected %d", e.Dossier, d.Version, *e.ExpectedVersion)}
 	}
-	if d.State != StateNone && e.At.Before(d.LastAt) {
+	// An overdue event is dated at the due by definition (checked below) and
+	// is exempt from the order of times; it does not move LastAt either, so
+	// a desk event that happened before the due but reached the ledger after
+	// the deadline watcher had marked the dossier is still accepted.
+	if d.State != StateNone && e.Type != EventOverdue && e.At.Before(d.LastAt) {
 		return FieldErrorf("at", "%s is before the dossier's previous event at %s",
 			e.At.UTC().Format(time.RFC3339), d.LastAt.UTC().Format(time.RFC3339))
 	}
@@ -200,7 +204,9 @@ func (d *Dossier) Apply(e *Event) error {
 		return FieldErrorf("type", "unknown event type %q", e.Type)
 	}
 	next.Version = d.Version + 1
-	next.LastAt = e.At
+	if e.Type != EventOverdue {
+		next.LastAt = e.At
+	}
 	if e.Seq != 0 {
 		next.LastSeq = e.Seq
 	}

@@ -229,3 +229,42 @@ func TestClassifyOpen(t *testing.T) {
 		t.Errorf("awaiting supplement: %s", c)
 	}
 }
+
+// A desk event that happened before the due but reached the ledger after the
+// deadline watcher marked the dossier is accepted and classified by its own
+// time.
+func TestLateDeskEventAfterOverdueMarker(t *testing.T) {
+	at := time.Date(2024, 3, 4, 2, 0, 0, 0, time.UTC)
+	due := at.Add(48 * time.Hour)
+	d := &hoso.Dossier{}
+	steps := []*hoso.Event{
+		{Type: hoso.EventReceived, Dossier: "L1", Unit: "00127", At: at, Procedure: "p", Channel: hoso.ChannelDirect, Due: due},
+		{Type: hoso.EventTransferred, Dossier: "L1", Unit: "00127", ToUnit: "004", At: due.Add(time.Hour)},
+		{Type: hoso.EventOverdue, Dossier: "L1", Unit: "004", At: due},
+	}
+	for _, e := range steps {
+		if err := d.Apply(e); err != nil {
+			t.Fatalf("%s: %v", e.Type, err)
+		}
+	}
+	if !d.OverdueMarked || !d.LastAt.Equal(due.Add(time.Hour)) {
+		t.Fatalf("after the marker: marked %v, last_at %v", d.OverdueMarked, d.LastAt)
+	}
+	// A resolution dated before the transfer is still out of order.
+	if err := d.Apply(&hoso.Event{Type: hoso.EventResolved, Dossier: "L1", Unit: "004", At: due}); hoso.ErrorCode(err) != hoso.EINVALID {
+		t.Fatalf("resolved before the last desk event: %v", err)
+	}
+
+	d = &hoso.Dossier{}
+	for _, e := range []*hoso.Event{steps[0], {Type: hoso.EventOverdue, Dossier: "L1", Unit: "00127", At: due}} {
+		if err := d.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Apply(&hoso.Event{Type: hoso.EventResolved, Dossier: "L1", Unit: "00127", At: due.Add(-time.Hour)}); err != nil {
+		t.Fatalf("resolution before the due posted after the marker: %v", err)
+	}
+	if d.Result != hoso.ClassOnTime && d.Result != hoso.ClassEarly {
+		t.Errorf("resolved before the due: %s", d.Result)
+	}
+}

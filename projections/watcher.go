@@ -23,10 +23,9 @@ type OverdueCandidate struct {
 // without an overdue event for their current due, in order of (due, code)
 // after the cursor (after, afterCode); a zero after starts at the beginning.
 //
-// A dossier that received another event after its due had passed is left
-// out: an event may not be dated before the dossier's previous one, so its
-// overdue event can no longer be written. It still counts as overdue in the
-// listings, the backlog and the reports, which classify by due alone.
+// A dossier that received another event after its due had passed is marked
+// too: an overdue event is dated at the due and is exempt from the order of
+// times (hoso.Dossier.Apply).
 func (db *DB) OverdueCandidates(ctx context.Context, now time.Time, after time.Time, afterCode string, limit int) ([]OverdueCandidate, error) {
 	r, done, err := db.reader()
 	if err != nil {
@@ -38,7 +37,7 @@ func (db *DB) OverdueCandidates(ctx context.Context, now time.Time, after time.T
 		from = after.UnixNano()
 	}
 	rows, err := r.QueryContext(ctx, `SELECT code, owner, due FROM dossiers INDEXED BY dossiers_state_due
-		WHERE state = 'processing' AND due < ?1 AND overdue_marked = 0 AND last_at <= due
+		WHERE state = 'processing' AND due < ?1 AND overdue_marked = 0
 		AND (due, code) > (?2, ?3)
 		ORDER BY due, code LIMIT ?4`, now.UnixNano(), from, afterCode, limit)
 	if err != nil {

@@ -69,7 +69,8 @@ func TestWatcherOncePerDue(t *testing.T) {
 		}
 	}
 	// late: past due. early: due next week. paused: past due but awaiting a
-	// supplement. moved: an event came after its due had passed.
+	// supplement. moved: an event came after its due had passed (it is marked
+	// all the same, the marker being dated at the due).
 	send(&hoso.Event{Type: hoso.EventReceived, Dossier: "late", Unit: "00127", At: vn(2024, 3, 4, 9, 0), Procedure: "1.001776", Channel: hoso.ChannelOnline, Due: dueLate})
 	send(&hoso.Event{Type: hoso.EventReceived, Dossier: "early", Unit: "00127", At: vn(2024, 3, 4, 9, 0), Procedure: "1.001776", Channel: hoso.ChannelOnline, Due: vn(2024, 3, 12, 17, 0)})
 	send(&hoso.Event{Type: hoso.EventReceived, Dossier: "paused", Unit: "00127", At: vn(2024, 3, 4, 9, 0), Procedure: "1.001776", Channel: hoso.ChannelOnline, Due: dueLate})
@@ -90,14 +91,17 @@ func TestWatcherOncePerDue(t *testing.T) {
 	if errA != nil || errB != nil {
 		t.Fatalf("passes: %v, %v", errA, errB)
 	}
-	if nA+nB != 1 {
-		t.Fatalf("two watchers appended %d and %d overdue events, want 1 in all", nA, nB)
+	if nA+nB != 2 {
+		t.Fatalf("two watchers appended %d and %d overdue events, want 2 in all (late and moved)", nA, nB)
 	}
 	got := overdueEvents(t, store, "late")
 	if len(got) != 1 || !got[0].At.Equal(dueLate) || got[0].ID != hoso.OverdueEventID("late", dueLate) || got[0].Unit != "00127" {
 		t.Fatalf("overdue events of late: %+v", got)
 	}
-	for _, code := range []string{"early", "paused", "moved"} {
+	if got := overdueEvents(t, store, "moved"); len(got) != 1 || !got[0].At.Equal(dueLate) || got[0].Unit != "004" {
+		t.Fatalf("overdue events of moved: %+v, want one at its due, at its owner", got)
+	}
+	for _, code := range []string{"early", "paused"} {
 		if n := len(overdueEvents(t, store, code)); n != 0 {
 			t.Fatalf("%s got %d overdue events, want 0", code, n)
 		}

@@ -218,6 +218,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.mountReadModel()
 	m.mountMetrics()
+	if err := m.mountDashboard(); err != nil {
+		return err
+	}
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}
