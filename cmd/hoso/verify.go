@@ -20,7 +20,7 @@ import (
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("hoso verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data", "hoso-data", "the ledger's data directory (opened read only; stop hoso serve first, or use --nats-url)")
+	dataDir := fs.String("data", "hoso-data", "the ledger's data directory (its streams are read, never changed; stop hoso serve first, or use --nats-url)")
 	natsURL := fs.String("nats-url", "", "verify the ledger on this NATS server or cluster instead of a data directory")
 	creds := fs.String("nats-creds", "", "credentials (.creds or NKey seed file) for --nats-url; with --data the ledger's own are used")
 	keyArg := fs.String("key", "", "checkpoint verifier key (name+hash+key) or a file holding it (default DATA/checkpoint.key.pub)")
