@@ -150,14 +150,19 @@ func (l *Log) Halted() error {
 func (l *Log) run(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	wait := l.PollInterval
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		next := l.PollInterval
 		if l.Halted() == nil {
 			if err := l.catchUp(ctx); err != nil && ctx.Err() == nil {
+				// While the stream is unreachable, back off up to 10 s
+				// rather than log five times a second.
+				next = min(2*wait, 10*time.Second)
 				var gap *Fault
 				if errors.As(err, &gap) {
 					l.mu.Lock()
@@ -172,7 +177,8 @@ func (l *Log) run(ctx context.Context) {
 		if err := l.checkpoint(ctx, false); err != nil && ctx.Err() == nil {
 			l.Logger.Warn("checkpoint", "err", err)
 		}
-		t.Reset(l.PollInterval)
+		wait = next
+		t.Reset(wait)
 	}
 }
 
