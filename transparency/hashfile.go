@@ -8,6 +8,11 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
+var (
+	_ tlog.HashReader = (*hashFile)(nil)
+	_ tlog.HashReader = (*memTree)(nil)
+)
+
 // hashFile is the tree's hash storage: every stored hash of tlog's layout
 // (tlog.StoredHashIndex), 32 bytes each, in index order. The hashes of leaf
 // n come after those of leaf n-1, so any prefix of StoredHashCount(n)
