@@ -25,16 +25,26 @@ type ReportQuery = hoso.ReportQuery
 
 // Report is the answer of docs/design.md §2 "Reports".
 type Report struct {
-	Unit    string      `json:"unit"`
-	Name    string      `json:"name"`
-	Level   hoso.Level  `json:"level"`
-	By      string      `json:"by"`
-	From    string      `json:"from"`
-	To      string      `json:"to"`
-	AsOfSeq uint64      `json:"as_of_seq"`
-	Rows    []ReportRow `json:"rows"`
-	Total   ReportRow   `json:"total"`
+	Unit    string     `json:"unit"`
+	Name    string     `json:"name"`
+	Level   hoso.Level `json:"level"`
+	By      string     `json:"by"`
+	From    string     `json:"from"`
+	To      string     `json:"to"`
+	AsOfSeq uint64     `json:"as_of_seq"`
+	// Checkpoint is the oldest signed checkpoint whose tree covers
+	// AsOfSeq: every event the report counts is in that signed tree. Nil
+	// until a checkpoint covers it (or without tamper evidence).
+	Checkpoint *hoso.Checkpoint `json:"checkpoint"`
+	Rows       []ReportRow      `json:"rows"`
+	Total      ReportRow        `json:"total"`
 }
+
+// Position is the ledger sequence the report was computed at.
+func (rep *Report) Position() uint64 { return rep.AsOfSeq }
+
+// Attest records the checkpoint the report is consistent with.
+func (rep *Report) Attest(c hoso.Checkpoint) { rep.Checkpoint = &c }
 
 // ReportRow is one unit (or procedure) of a report. For every row and the
 // total: CarriedOver + Received + TransferredIn = Resolved + Withdrawn +

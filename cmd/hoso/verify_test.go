@@ -508,3 +508,29 @@ func TestVerifyAgainstAKeptCheckpoint(t *testing.T) {
 		t.Fatalf("verify --checkpoint: exit %d %v", exitCode(err), err)
 	}
 }
+
+// A report names the signed checkpoint it is consistent with: one whose tree
+// covers every event the report counts, signed by the ledger's key.
+func TestReportCarriesItsCheckpoint(t *testing.T) {
+	m := openTamperLedger(t, filepath.Join(t.TempDir(), "data"))
+	waitCheckpoint(t, m, uint64(len(ledgerEvents)))
+	waitCaughtUp(t, m)
+	code, body := get(t, m.HTTP.URL()+"/v1/report?unit=004&level=ward&from=2024-03-01&to=2024-03-31")
+	var rep struct {
+		AsOfSeq    uint64           `json:"as_of_seq"`
+		Checkpoint *hoso.Checkpoint `json:"checkpoint"`
+	}
+	if err := json.Unmarshal(body, &rep); code != http.StatusOK || err != nil {
+		t.Fatalf("report: %d %s (%v)", code, body, err)
+	}
+	if rep.AsOfSeq != uint64(len(ledgerEvents)) || rep.Checkpoint == nil || rep.Checkpoint.Size < rep.AsOfSeq {
+		t.Fatalf("report at seq %d with checkpoint %+v, want one covering it", rep.AsOfSeq, rep.Checkpoint)
+	}
+	verifier, err := note.NewVerifier(m.Transparency.VerifierKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := note.Open([]byte(rep.Checkpoint.Note), note.VerifierList(verifier)); err != nil {
+		t.Errorf("the report's checkpoint does not verify: %v", err)
+	}
+}
