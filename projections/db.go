@@ -49,14 +49,6 @@ type DB struct {
 	gen uint64 // incremented by every swap; the projector reloads on change
 }
 
-// openDBs are the DBs open in this process by cleaned path, so that
-// Rebuild swaps a rebuilt file into a DB that is serving instead of renaming
-// over a file whose WAL is in use.
-var (
-	openMu  sync.Mutex
-	openDBs = map[string]*DB{}
-)
-
 // Open opens (creating if needed) the read model at path and migrates its
 // schema. A new or empty file is stamped with SchemaVersion; an existing one
 // keeps the version it was built with, so NeedsRebuild can tell.
@@ -68,17 +60,7 @@ func Open(path string) (*DB, error) {
 	if err := db.open(); err != nil {
 		return nil, err
 	}
-	openMu.Lock()
-	openDBs[cleanPath(path)] = db
-	openMu.Unlock()
 	return db, nil
-}
-
-func cleanPath(path string) string {
-	if abs, err := filepath.Abs(path); err == nil {
-		return abs
-	}
-	return filepath.Clean(path)
 }
 
 // open opens both pools on db.path and migrates.
@@ -156,11 +138,6 @@ func optimize(w *sql.DB) error {
 // Close closes both pools. Stop the projector first: a batch applied
 // after Close fails.
 func (db *DB) Close() error {
-	openMu.Lock()
-	if openDBs[cleanPath(db.path)] == db {
-		delete(openDBs, cleanPath(db.path))
-	}
-	openMu.Unlock()
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	return db.closePools()

@@ -15,21 +15,12 @@ import (
 const RebuildSuffix = ".rebuild"
 
 // Rebuild builds a new read model from the start of the stream into
-// path+RebuildSuffix, in large batches, then swaps it in for path.
+// path+RebuildSuffix, in large batches, then renames it over path. Nothing
+// may have path open meanwhile (hoso rebuild, or start-up when NeedsRebuild
+// says so): a server rebuilding the file it serves calls DB.Rebuild.
 //
-// While it builds, whoever reads path keeps reading the old file. The swap
-// depends on who has path open:
-//   - nobody (hoso rebuild, or start-up when NeedsRebuild): the new file is
-//     renamed over path;
-//   - a DB of this process (a server rebuilding while it serves): that DB
-//     closes its connections, the file is renamed, and it reopens on the new
-//     file; queries wait for the moment of the swap and the DB's projector
-//     resumes from the new file's position (the events that arrived during
-//     the build are applied next).
-//
-// Another process must not have path open. progress, when not nil, is
-// called after each batch with the sequences done, the stream's last
-// sequence and the rate in events per second.
+// progress, when not nil, is called after each batch with the sequences
+// done, the stream's last sequence and the rate in events per second.
 func Rebuild(ctx context.Context, store hoso.Ledger, units *hoso.Units, path string, progress func(done, total uint64, rate float64)) error {
 	tmp := path + RebuildSuffix
 	b, err := build(ctx, store, units, tmp, progress)
@@ -37,15 +28,26 @@ func Rebuild(ctx context.Context, store hoso.Ledger, units *hoso.Units, path str
 		return err
 	}
 	defer b.db.Close()
-	openMu.Lock()
-	live := openDBs[cleanPath(path)]
-	openMu.Unlock()
-	if live == nil {
-		if err := b.finish(); err != nil {
-			return err
-		}
-		return replaceFile(tmp, path)
+	if err := b.finish(); err != nil {
+		return err
 	}
+	return replaceFile(tmp, path)
+}
+
+// Rebuild builds a new read model of db's file from the start of the stream
+// into its path+RebuildSuffix while db keeps serving the old one, then swaps
+// it in: db closes its connections, the file is renamed and db reopens on
+// it. Queries wait for the moment of the swap only, and db's projector
+// resumes from the new file's position (the events that arrived during the
+// build are applied next). Another process must not have the file open.
+// progress is as for the package's Rebuild.
+func (db *DB) Rebuild(ctx context.Context, store hoso.Ledger, units *hoso.Units, progress func(done, total uint64, rate float64)) error {
+	tmp := db.path + RebuildSuffix
+	b, err := build(ctx, store, units, tmp, progress)
+	if err != nil {
+		return err
+	}
+	defer b.db.Close()
 	// Events kept arriving during the build and the live projection
 	// applied them. Catch up now, without blocking anyone, and again under
 	// the swap's lock to at least the live file's position, so the new file
@@ -53,7 +55,7 @@ func Rebuild(ctx context.Context, store hoso.Ledger, units *hoso.Units, path str
 	if err := b.catchUp(ctx, 0); err != nil {
 		return err
 	}
-	return live.swap(tmp, func(liveSeq uint64) error {
+	return db.swap(tmp, func(liveSeq uint64) error {
 		if err := b.catchUp(ctx, liveSeq); err != nil {
 			return err
 		}
