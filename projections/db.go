@@ -40,6 +40,10 @@ const (
 // readers see the last committed batch while the writer writes the next.
 type DB struct {
 	path string
+	// bulk opens the writer with its rollback journal in memory and
+	// without syncs: for a file being rebuilt, which nobody reads and a
+	// crash throws away.
+	bulk bool
 
 	// mu is held shared by every query and write, and exclusively while a
 	// rebuilt file is swapped in, so nothing runs against a closed pool.
@@ -67,7 +71,11 @@ func Open(path string) (*DB, error) {
 func (db *DB) open() error {
 	// The writer takes the write lock when a transaction begins, so a batch
 	// never fails half-way on a lock upgrade.
-	w, err := sql.Open("sqlite3", db.path+"?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_cache_size=-65536")
+	dsn := db.path + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_cache_size=-65536"
+	if db.bulk {
+		dsn = db.path + "?_busy_timeout=10000&_journal_mode=MEMORY&_synchronous=OFF&_txlock=immediate&_cache_size=-262144"
+	}
+	w, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return fmt.Errorf("open read model %s: %w", db.path, err)
 	}

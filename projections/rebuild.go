@@ -2,10 +2,12 @@ package projections
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
@@ -28,6 +30,9 @@ func Rebuild(ctx context.Context, store hoso.Ledger, units *hoso.Units, path str
 		return err
 	}
 	defer b.db.Close()
+	if err := b.endBulk(ctx); err != nil {
+		return err
+	}
 	if err := b.finish(); err != nil {
 		return err
 	}
@@ -55,6 +60,9 @@ func (db *DB) Rebuild(ctx context.Context, store hoso.Ledger, units *hoso.Units,
 	if err := b.catchUp(ctx, 0); err != nil {
 		return err
 	}
+	if err := b.endBulk(ctx); err != nil {
+		return err
+	}
 	return db.swap(tmp, func(liveSeq uint64) error {
 		if err := b.catchUp(ctx, liveSeq); err != nil {
 			return err
@@ -69,6 +77,9 @@ type builder struct {
 	p     *Projector
 	store hoso.Ledger
 	path  string
+	// indexes are the CREATE INDEX statements of the indexes dropped for
+	// the bulk load, made again by endBulk.
+	indexes []string
 }
 
 // build writes a read model of the stream's current content to a new file
@@ -79,15 +90,22 @@ func build(ctx context.Context, store hoso.Ledger, units *hoso.Units, path strin
 			return nil, fmt.Errorf("rebuild: %w", err)
 		}
 	}
-	db, err := Open(path)
-	if err != nil {
+	// A crash mid-build leaves a file nobody uses and the next rebuild
+	// deletes, so the build needs neither a journal on disk nor syncs; each
+	// batch still commits with the sequence it reached, and a failed batch
+	// still rolls back (the journal is in memory).
+	db := &DB{path: path, bulk: true}
+	if err := db.open(); err != nil {
 		return nil, fmt.Errorf("rebuild: %w", err)
 	}
 	b := &builder{db: db, store: store, path: path,
 		p: NewProjector(db, units, WithCacheSize(4*RebuildBatch+DefaultCacheSize))}
-	// A crash mid-build leaves a file nobody uses and the next rebuild
-	// deletes, so the build need not survive power loss.
-	if _, err := db.w.ExecContext(ctx, `PRAGMA synchronous = OFF`); err != nil {
+	// The dossiers' secondary indexes are made once at the end, from the
+	// sorted table, instead of being updated by every batch; so are the
+	// aggregates' month and year rows, from the day rows.
+	b.p.daysOnly = true
+	var err error
+	if b.indexes, err = dropIndexes(ctx, db.w, "dossiers"); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("rebuild: %w", err)
 	}
@@ -135,17 +153,110 @@ func (b *builder) catchUp(ctx context.Context, target uint64) error {
 	})
 }
 
-// finish makes the built file complete and durable on its own, without a
-// WAL, and closes it.
+// dropIndexes drops the indexes of table that were made by CREATE INDEX
+// and returns their statements.
+func dropIndexes(ctx context.Context, w *sql.DB, table string) ([]string, error) {
+	rows, err := w.QueryContext(ctx, `SELECT name, sql FROM sqlite_schema
+		WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name`, table)
+	if err != nil {
+		return nil, err
+	}
+	var names, stmts []string
+	for rows.Next() {
+		var name, stmt string
+		if err := rows.Scan(&name, &stmt); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		names, stmts = append(names, name), append(stmts, stmt)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		if _, err := w.ExecContext(ctx, `DROP INDEX "`+name+`"`); err != nil {
+			return nil, err
+		}
+	}
+	return stmts, nil
+}
+
+// endBulk derives the aggregates' month and year rows from the day rows
+// and makes the indexes dropped for the bulk load, in one transaction; the
+// batches applied after it write every grain and update the indexes as
+// usual.
+func (b *builder) endBulk(ctx context.Context) error {
+	if !b.p.daysOnly {
+		return nil
+	}
+	err := func() error {
+		tx, err := b.db.w.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback() // a no-op after Commit
+		if err := deriveGrains(ctx, tx); err != nil {
+			return err
+		}
+		for _, stmt := range b.indexes {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}()
+	if err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	b.indexes, b.p.daysOnly = nil, false
+	return nil
+}
+
+// aggregateTables are the aggregate tables with, after grain and period,
+// their key columns and their counters.
+var aggregateTables = []struct{ name, keys, counts string }{
+	{"flow", "unit", flowCounters},
+	{"flow_proc", "procedure, unit", flowCounters},
+	{"stock", "unit", "open, paused, overdue"},
+	{"stock_proc", "procedure, unit", "open, paused, overdue"},
+	{"transfer", "from_unit, to_unit", "n"},
+	{"transfer_proc", "procedure, from_unit, to_unit", "n"},
+}
+
+const flowCounters = "received_online, received_direct, received_postal, resolved_early, resolved_on_time, resolved_late, withdrawn"
+
+// deriveGrains writes the month and year rows of every aggregate table as
+// the sums of its day rows, into tables that hold day rows only. A month
+// is year*12 + month-1 (monthOf), a year is month/12.
+func deriveGrains(ctx context.Context, tx *sql.Tx) error {
+	const monthOfDay = `CAST(strftime('%Y', period * 86400, 'unixepoch') AS INTEGER) * 12 +
+		CAST(strftime('%m', period * 86400, 'unixepoch') AS INTEGER) - 1`
+	for _, t := range aggregateTables {
+		var sums []string
+		for c := range strings.SplitSeq(t.counts, ", ") {
+			sums = append(sums, "sum("+c+")")
+		}
+		for _, up := range []struct {
+			grain, from int
+			period      string
+		}{{grainMonth, grainDay, monthOfDay}, {grainYear, grainMonth, "period / 12"}} {
+			q := fmt.Sprintf(`INSERT INTO %[1]s (grain, period, %[2]s, %[3]s)
+				SELECT %[4]d, p, %[2]s, %[5]s FROM (SELECT %[6]s AS p, * FROM %[1]s WHERE grain = %[7]d)
+				GROUP BY p, %[2]s`, t.name, t.keys, t.counts, up.grain, strings.Join(sums, ", "), up.period, up.from)
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("derive %s: %w", t.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// finish makes the built file complete and durable on its own and closes
+// it. It has no journal; the next Open puts it in WAL mode.
 func (b *builder) finish() error {
 	db := b.db
-	if _, err := db.w.Exec(`PRAGMA synchronous = NORMAL`); err != nil {
-		return fmt.Errorf("rebuild: %w", err)
-	}
 	if err := optimize(db.w); err != nil {
-		return fmt.Errorf("rebuild: %w", err)
-	}
-	if _, err := db.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
 	if err := db.Close(); err != nil {
