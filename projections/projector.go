@@ -111,6 +111,12 @@ func (e *GapError) Error() string {
 // AppliedSeq+1 and the rest consecutive. A message that does not decode or
 // fold onto its dossier fails the whole batch with an error naming its seq.
 func (p *Projector) Apply(ctx context.Context, msgs []hoso.LedgerEntry) error {
+	return p.apply(ctx, msgs, nil)
+}
+
+// apply is Apply with events, when not nil, holding msgs already decoded
+// (a nil element is decoded here).
+func (p *Projector) apply(ctx context.Context, msgs []hoso.LedgerEntry, events []*hoso.Event) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	db := p.db
@@ -132,6 +138,9 @@ func (p *Projector) Apply(ctx context.Context, msgs []hoso.LedgerEntry) error {
 	applied := p.applied.Load()
 	for len(msgs) > 0 && msgs[0].Seq <= applied {
 		msgs = msgs[1:]
+		if events != nil {
+			events = events[1:]
+		}
 	}
 	if len(msgs) == 0 {
 		return nil
@@ -141,7 +150,7 @@ func (p *Projector) Apply(ctx context.Context, msgs []hoso.LedgerEntry) error {
 			return &GapError{Want: want, Got: m.Seq}
 		}
 	}
-	b, err := p.fold(ctx, tx, msgs)
+	b, err := p.fold(ctx, tx, msgs, events)
 	if err == nil {
 		err = p.write(ctx, tx, b, msgs[len(msgs)-1])
 	}
@@ -279,9 +288,13 @@ type batch struct {
 	units     map[string]time.Time // unit codes (not yet in units_seen) and when one was used
 }
 
-func (p *Projector) fold(ctx context.Context, tx *sql.Tx, msgs []hoso.LedgerEntry) (*batch, error) {
+func (p *Projector) fold(ctx context.Context, tx *sql.Tx, msgs []hoso.LedgerEntry, decoded []*hoso.Event) (*batch, error) {
 	events := make([]*hoso.Event, len(msgs))
 	for i, m := range msgs {
+		if decoded != nil && decoded[i] != nil {
+			events[i] = decoded[i]
+			continue
+		}
 		e, err := m.Event()
 		if err != nil {
 			return nil, err

@@ -122,8 +122,8 @@ func build(ctx context.Context, store hoso.Ledger, units *hoso.Units, path strin
 		}
 	}
 	if total > 0 {
-		err = pump(ctx, store, 1, false, RebuildBatch, func(msgs []hoso.LedgerEntry) error {
-			if err := b.p.Apply(ctx, msgs); err != nil {
+		err = pump(ctx, store, 1, false, RebuildBatch, func(msgs []hoso.LedgerEntry, events []*hoso.Event) error {
+			if err := b.p.apply(ctx, msgs, events); err != nil {
 				return err
 			}
 			report()
@@ -148,8 +148,8 @@ func (b *builder) catchUp(ctx context.Context, target uint64) error {
 	if err != nil || last <= b.p.AppliedSeq() {
 		return err
 	}
-	return pump(ctx, b.store, b.p.AppliedSeq()+1, false, RebuildBatch, func(msgs []hoso.LedgerEntry) error {
-		return b.p.Apply(ctx, msgs)
+	return pump(ctx, b.store, b.p.AppliedSeq()+1, false, RebuildBatch, func(msgs []hoso.LedgerEntry, events []*hoso.Event) error {
+		return b.p.apply(ctx, msgs, events)
 	})
 }
 
