@@ -71,9 +71,9 @@ func Open(path string) (*DB, error) {
 func (db *DB) open() error {
 	// The writer takes the write lock when a transaction begins, so a batch
 	// never fails half-way on a lock upgrade.
-	dsn := db.path + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_cache_size=-65536"
+	dsn := db.path + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_cache_size=-65536&_stmt_cache_size=64"
 	if db.bulk {
-		dsn = db.path + "?_busy_timeout=10000&_journal_mode=MEMORY&_synchronous=OFF&_txlock=immediate&_cache_size=-262144"
+		dsn = db.path + "?_busy_timeout=10000&_journal_mode=MEMORY&_synchronous=OFF&_txlock=immediate&_cache_size=-262144&_stmt_cache_size=64"
 	}
 	w, err := sql.Open("sqlite3", dsn)
 	if err != nil {
@@ -94,7 +94,7 @@ func (db *DB) open() error {
 		w.Close()
 		return fmt.Errorf("read model %s: %w", db.path, err)
 	}
-	r, err := sql.Open("sqlite3", db.path+"?_busy_timeout=10000&_query_only=1&_cache_size=-16384")
+	r, err := sql.Open("sqlite3", db.path+"?_busy_timeout=10000&_query_only=1&_cache_size=-16384&_stmt_cache_size=64")
 	if err != nil {
 		w.Close()
 		return fmt.Errorf("open read model %s: %w", db.path, err)

@@ -304,11 +304,26 @@ func (pl *plan) members() string {
 const flowSums = `sum(received_online), sum(received_direct), sum(received_postal),
 	sum(resolved_early), sum(resolved_on_time), sum(resolved_late), sum(withdrawn)`
 
+// inMembers restricts a query to the report's units; with the tables keyed
+// by (grain, unit, period) each unit is one short range per segment.
+const inMembers = ` AND unit IN (SELECT value FROM json_each(?))`
+
+// transfersOut and transfersIn are the transfers that leave a report's
+// unit, and those that reach one from outside: each pair once, both from
+// ranges of the tables' key or of their covering index by to_unit (named:
+// without statistics the planner would scan the key instead).
+const (
+	transfersOut = ` AND from_unit IN (SELECT value FROM json_each(?))`
+	transfersIn  = ` AND to_unit IN (SELECT value FROM json_each(?)) AND from_unit NOT IN (SELECT value FROM json_each(?))`
+)
+
 func (pl *plan) byUnit(ctx context.Context, tx *sql.Tx) ([]ReportRow, error) {
 	c := make([]counts, len(pl.rows))
 	period := rangeSegments(pl.from, pl.to)
+	m := pl.members()
+	members := []any{m}
 	err := sumSegments(ctx, tx, `SELECT unit, `+flowSums+` FROM flow
-		WHERE grain = ? AND period BETWEEN ? AND ? GROUP BY unit`, period, nil, 1,
+		WHERE grain = ? AND period BETWEEN ? AND ?`+inMembers+` GROUP BY unit`, period, members, 1,
 		func(keys []string, v []int64) {
 			if i, ok := pl.rowOf[keys[0]]; ok {
 				c[i].addFlow(v)
@@ -317,26 +332,31 @@ func (pl *plan) byUnit(ctx context.Context, tx *sql.Tx) ([]ReportRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = sumSegments(ctx, tx, `SELECT from_unit, to_unit, sum(n) FROM transfer
-		WHERE grain = ? AND period BETWEEN ? AND ? GROUP BY from_unit, to_unit`, period, nil, 2,
-		func(keys []string, v []int64) {
-			from, okFrom := pl.rowOf[keys[0]]
-			to, okTo := pl.rowOf[keys[1]]
-			if okFrom && okTo && from == to {
-				return // inside one row
-			}
-			if okFrom {
-				c[from].out += v[0]
-			}
-			if okTo {
-				c[to].in += v[0]
-			}
-		})
-	if err != nil {
-		return nil, err
+	transfer := func(keys []string, v []int64) {
+		from, okFrom := pl.rowOf[keys[0]]
+		to, okTo := pl.rowOf[keys[1]]
+		if okFrom && okTo && from == to {
+			return // inside one row
+		}
+		if okFrom {
+			c[from].out += v[0]
+		}
+		if okTo {
+			c[to].in += v[0]
+		}
+	}
+	for _, q := range []struct {
+		from, where string
+		args        []any
+	}{{"transfer", transfersOut, members}, {"transfer INDEXED BY transfer_to", transfersIn, []any{m, m}}} {
+		err = sumSegments(ctx, tx, `SELECT from_unit, to_unit, sum(n) FROM `+q.from+`
+			WHERE grain = ? AND period BETWEEN ? AND ?`+q.where+` GROUP BY from_unit, to_unit`, period, q.args, 2, transfer)
+		if err != nil {
+			return nil, err
+		}
 	}
 	err = sumSegments(ctx, tx, `SELECT unit, sum(open) FROM stock
-		WHERE grain = ? AND period BETWEEN ? AND ? GROUP BY unit`, prefixSegments(pl.from-1), nil, 1,
+		WHERE grain = ? AND period BETWEEN ? AND ?`+inMembers+` GROUP BY unit`, prefixSegments(pl.from-1), members, 1,
 		func(keys []string, v []int64) {
 			if i, ok := pl.rowOf[keys[0]]; ok {
 				c[i].carried += v[0]
@@ -346,7 +366,7 @@ func (pl *plan) byUnit(ctx context.Context, tx *sql.Tx) ([]ReportRow, error) {
 		return nil, err
 	}
 	err = sumSegments(ctx, tx, `SELECT unit, sum(open), sum(paused), sum(overdue) FROM stock
-		WHERE grain = ? AND period BETWEEN ? AND ? GROUP BY unit`, prefixSegments(pl.to), nil, 1,
+		WHERE grain = ? AND period BETWEEN ? AND ?`+inMembers+` GROUP BY unit`, prefixSegments(pl.to), members, 1,
 		func(keys []string, v []int64) {
 			if i, ok := pl.rowOf[keys[0]]; ok {
 				c[i].open += v[0]
@@ -375,8 +395,8 @@ func (pl *plan) byProcedure(ctx context.Context, tx *sql.Tx) ([]ReportRow, error
 		}
 		return c[proc]
 	}
-	members := []any{pl.members()}
-	const inMembers = ` AND unit IN (SELECT value FROM json_each(?))`
+	m := pl.members()
+	members := []any{m}
 	period := rangeSegments(pl.from, pl.to)
 	err := sumSegments(ctx, tx, `SELECT procedure, `+flowSums+` FROM flow_proc
 		WHERE grain = ? AND period BETWEEN ? AND ?`+inMembers+` GROUP BY procedure`, period, members, 1,
@@ -384,20 +404,25 @@ func (pl *plan) byProcedure(ctx context.Context, tx *sql.Tx) ([]ReportRow, error
 	if err != nil {
 		return nil, err
 	}
-	err = sumSegments(ctx, tx, `SELECT procedure, from_unit, to_unit, sum(n) FROM transfer_proc
-		WHERE grain = ? AND period BETWEEN ? AND ? GROUP BY procedure, from_unit, to_unit`, period, nil, 3,
-		func(keys []string, v []int64) {
-			_, okFrom := pl.rowOf[keys[1]]
-			_, okTo := pl.rowOf[keys[2]]
-			switch {
-			case okFrom && !okTo:
-				get(keys[0]).out += v[0]
-			case okTo && !okFrom:
-				get(keys[0]).in += v[0]
-			}
-		})
-	if err != nil {
-		return nil, err
+	transfer := func(keys []string, v []int64) {
+		_, okFrom := pl.rowOf[keys[1]]
+		_, okTo := pl.rowOf[keys[2]]
+		switch {
+		case okFrom && !okTo:
+			get(keys[0]).out += v[0]
+		case okTo && !okFrom:
+			get(keys[0]).in += v[0]
+		}
+	}
+	for _, q := range []struct {
+		from, where string
+		args        []any
+	}{{"transfer_proc", transfersOut, members}, {"transfer_proc INDEXED BY transfer_proc_to", transfersIn, []any{m, m}}} {
+		err = sumSegments(ctx, tx, `SELECT procedure, from_unit, to_unit, sum(n) FROM `+q.from+`
+			WHERE grain = ? AND period BETWEEN ? AND ?`+q.where+` GROUP BY procedure, from_unit, to_unit`, period, q.args, 3, transfer)
+		if err != nil {
+			return nil, err
+		}
 	}
 	err = sumSegments(ctx, tx, `SELECT procedure, sum(open) FROM stock_proc
 		WHERE grain = ? AND period BETWEEN ? AND ?`+inMembers+` GROUP BY procedure`, prefixSegments(pl.from-1), members, 1,

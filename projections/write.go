@@ -114,15 +114,15 @@ func nanos(t *time.Time) any {
 }
 
 // sortedKeys returns the keys of m in the order of the tables' primary
-// keys: grain, period, procedure, then unit.
+// keys: grain, unit, period, then procedure.
 func sortedKeys[V any](m map[gKey]V) []gKey {
 	keys := make([]gKey, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b gKey) int {
-		return cmp.Or(cmp.Compare(a.grain, b.grain), cmp.Compare(a.period, b.period),
-			cmp.Compare(a.proc, b.proc), cmp.Compare(a.unit, b.unit))
+		return cmp.Or(cmp.Compare(a.grain, b.grain), cmp.Compare(a.unit, b.unit),
+			cmp.Compare(a.period, b.period), cmp.Compare(a.proc, b.proc))
 	})
 	return keys
 }
@@ -199,8 +199,8 @@ func writeTransfers(ctx context.Context, tx *sql.Tx, transfers map[gTrKey]int64)
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b gTrKey) int {
-		return cmp.Or(cmp.Compare(a.grain, b.grain), cmp.Compare(a.period, b.period),
-			cmp.Compare(a.proc, b.proc), cmp.Compare(a.from, b.from), cmp.Compare(a.to, b.to))
+		return cmp.Or(cmp.Compare(a.grain, b.grain), cmp.Compare(a.from, b.from),
+			cmp.Compare(a.period, b.period), cmp.Compare(a.proc, b.proc), cmp.Compare(a.to, b.to))
 	})
 	plain := newMultiInsert(ctx, tx, `INSERT INTO transfer (grain, period, from_unit, to_unit, n)`, 5,
 		`ON CONFLICT (grain, period, from_unit, to_unit) DO UPDATE SET n = n + excluded.n`)
