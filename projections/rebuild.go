@@ -90,25 +90,12 @@ func build(ctx context.Context, store hoso.Ledger, units *hoso.Units, path strin
 			return nil, fmt.Errorf("rebuild: %w", err)
 		}
 	}
-	// A crash mid-build leaves a file nobody uses and the next rebuild
-	// deletes, so the build needs neither a journal on disk nor syncs; each
-	// batch still commits with the sequence it reached, and a failed batch
-	// still rolls back (the journal is in memory).
-	db := &DB{path: path, bulk: true}
-	if err := db.open(); err != nil {
-		return nil, fmt.Errorf("rebuild: %w", err)
+	b, err := newBuilder(ctx, units, path)
+	if err != nil {
+		return nil, err
 	}
-	b := &builder{db: db, store: store, path: path,
-		p: NewProjector(db, units, WithCacheSize(4*RebuildBatch+DefaultCacheSize))}
-	// The dossiers' secondary indexes are made once at the end, from the
-	// sorted table, instead of being updated by every batch; so are the
-	// aggregates' month and year rows, from the day rows.
-	b.p.daysOnly = true
-	var err error
-	if b.indexes, err = dropIndexes(ctx, db.w, "dossiers"); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("rebuild: %w", err)
-	}
+	b.store = store
+	db := b.db
 	total, err := store.LastSeq(ctx)
 	if err != nil {
 		db.Close()
@@ -135,6 +122,31 @@ func build(ctx context.Context, store hoso.Ledger, units *hoso.Units, path strin
 		}
 	}
 	report()
+	return b, nil
+}
+
+// newBuilder opens a new read model at path, which must not exist, for a
+// bulk load.
+func newBuilder(ctx context.Context, units *hoso.Units, path string) (*builder, error) {
+	// A crash mid-build leaves a file nobody uses and the next rebuild
+	// deletes, so the build needs neither a journal on disk nor syncs; each
+	// batch still commits with the sequence it reached, and a failed batch
+	// still rolls back (the journal is in memory).
+	db := &DB{path: path, bulk: true}
+	if err := db.open(); err != nil {
+		return nil, fmt.Errorf("rebuild: %w", err)
+	}
+	b := &builder{db: db, path: path,
+		p: NewProjector(db, units, WithCacheSize(4*RebuildBatch+DefaultCacheSize))}
+	// The dossiers' secondary indexes are made once at the end, from the
+	// sorted table, instead of being updated by every batch; so are the
+	// aggregates' month and year rows, from the day rows.
+	b.p.daysOnly = true
+	var err error
+	if b.indexes, err = dropIndexes(ctx, db.w, "dossiers"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("rebuild: %w", err)
+	}
 	return b, nil
 }
 
