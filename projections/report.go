@@ -308,13 +308,16 @@ const flowSums = `sum(received_online), sum(received_direct), sum(received_posta
 // by (grain, unit, period) each unit is one short range per segment.
 const inMembers = ` AND unit IN (SELECT value FROM json_each(?))`
 
-// transfersOut and transfersIn are the transfers that leave a report's
-// unit, and those that reach one from outside: each pair once, both from
-// ranges of the tables' key or of their covering index by to_unit (named:
-// without statistics the planner would scan the key instead).
+// Transfers are summed in SQL: those that leave the report's units (from
+// the tables' key), those that reach them (from the covering index by
+// to_unit, named: without statistics the planner would scan the key), and,
+// for a report by unit, the pairs inside its units, which the rows they
+// stay inside subtract from both.
 const (
-	transfersOut = ` AND from_unit IN (SELECT value FROM json_each(?))`
-	transfersIn  = ` AND to_unit IN (SELECT value FROM json_each(?)) AND from_unit NOT IN (SELECT value FROM json_each(?))`
+	fromMembers = ` AND from_unit IN (SELECT value FROM json_each(?))`
+	toMembers   = ` AND to_unit IN (SELECT value FROM json_each(?))`
+	fromOutside = ` AND from_unit NOT IN (SELECT value FROM json_each(?))`
+	toOutside   = ` AND to_unit NOT IN (SELECT value FROM json_each(?))`
 )
 
 func (pl *plan) byUnit(ctx context.Context, tx *sql.Tx) ([]ReportRow, error) {
@@ -332,26 +335,25 @@ func (pl *plan) byUnit(ctx context.Context, tx *sql.Tx) ([]ReportRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	transfer := func(keys []string, v []int64) {
-		from, okFrom := pl.rowOf[keys[0]]
-		to, okTo := pl.rowOf[keys[1]]
-		if okFrom && okTo && from == to {
-			return // inside one row
-		}
-		if okFrom {
-			c[from].out += v[0]
-		}
-		if okTo {
-			c[to].in += v[0]
-		}
-	}
 	for _, q := range []struct {
-		from, where string
-		args        []any
-	}{{"transfer", transfersOut, members}, {"transfer INDEXED BY transfer_to", transfersIn, []any{m, m}}} {
-		err = sumSegments(ctx, tx, `SELECT from_unit, to_unit, sum(n) FROM `+q.from+`
-			WHERE grain = ? AND period BETWEEN ? AND ?`+q.where+` GROUP BY from_unit, to_unit`, period, q.args, 2, transfer)
-		if err != nil {
+		query string
+		args  []any
+		nkeys int
+		fn    func(keys []string, v []int64)
+	}{
+		{`SELECT from_unit, sum(n) FROM transfer WHERE grain = ? AND period BETWEEN ? AND ?` + fromMembers + ` GROUP BY from_unit`,
+			members, 1, func(keys []string, v []int64) { c[pl.rowOf[keys[0]]].out += v[0] }},
+		{`SELECT to_unit, sum(n) FROM transfer INDEXED BY transfer_to WHERE grain = ? AND period BETWEEN ? AND ?` + toMembers + ` GROUP BY to_unit`,
+			members, 1, func(keys []string, v []int64) { c[pl.rowOf[keys[0]]].in += v[0] }},
+		{`SELECT from_unit, to_unit, sum(n) FROM transfer WHERE grain = ? AND period BETWEEN ? AND ?` + fromMembers + toMembers + ` GROUP BY from_unit, to_unit`,
+			[]any{m, m}, 2, func(keys []string, v []int64) {
+				if from, to := pl.rowOf[keys[0]], pl.rowOf[keys[1]]; from == to {
+					c[from].out -= v[0] // inside one row
+					c[to].in -= v[0]
+				}
+			}},
+	} {
+		if err := sumSegments(ctx, tx, q.query, period, q.args, q.nkeys, q.fn); err != nil {
 			return nil, err
 		}
 	}
@@ -404,25 +406,17 @@ func (pl *plan) byProcedure(ctx context.Context, tx *sql.Tx) ([]ReportRow, error
 	if err != nil {
 		return nil, err
 	}
-	transfer := func(keys []string, v []int64) {
-		_, okFrom := pl.rowOf[keys[1]]
-		_, okTo := pl.rowOf[keys[2]]
-		switch {
-		case okFrom && !okTo:
-			get(keys[0]).out += v[0]
-		case okTo && !okFrom:
-			get(keys[0]).in += v[0]
-		}
+	err = sumSegments(ctx, tx, `SELECT procedure, sum(n) FROM transfer_proc
+		WHERE grain = ? AND period BETWEEN ? AND ?`+fromMembers+toOutside+` GROUP BY procedure`, period, []any{m, m}, 1,
+		func(keys []string, v []int64) { get(keys[0]).out += v[0] })
+	if err != nil {
+		return nil, err
 	}
-	for _, q := range []struct {
-		from, where string
-		args        []any
-	}{{"transfer_proc", transfersOut, members}, {"transfer_proc INDEXED BY transfer_proc_to", transfersIn, []any{m, m}}} {
-		err = sumSegments(ctx, tx, `SELECT procedure, from_unit, to_unit, sum(n) FROM `+q.from+`
-			WHERE grain = ? AND period BETWEEN ? AND ?`+q.where+` GROUP BY procedure, from_unit, to_unit`, period, q.args, 3, transfer)
-		if err != nil {
-			return nil, err
-		}
+	err = sumSegments(ctx, tx, `SELECT procedure, sum(n) FROM transfer_proc INDEXED BY transfer_proc_to
+		WHERE grain = ? AND period BETWEEN ? AND ?`+toMembers+fromOutside+` GROUP BY procedure`, period, []any{m, m}, 1,
+		func(keys []string, v []int64) { get(keys[0]).in += v[0] })
+	if err != nil {
+		return nil, err
 	}
 	err = sumSegments(ctx, tx, `SELECT procedure, sum(open) FROM stock_proc
 		WHERE grain = ? AND period BETWEEN ? AND ?`+inMembers+` GROUP BY procedure`, prefixSegments(pl.from-1), members, 1,
