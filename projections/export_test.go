@@ -23,15 +23,25 @@ func NewBulkLoader(ctx context.Context, units *hoso.Units, path string) (*BulkLo
 	return &BulkLoader{b}, err
 }
 
-// Apply projects one batch.
+// Apply folds one batch.
 func (l *BulkLoader) Apply(ctx context.Context, msgs []hoso.LedgerEntry) error {
-	return l.b.p.Apply(ctx, msgs)
+	return l.b.l.apply(ctx, msgs, nil)
+}
+
+// ApplyEvents folds events already decoded, with their Seq set and in
+// stream order; the stream time of each is its RecordedAt.
+func (l *BulkLoader) ApplyEvents(ctx context.Context, events []*hoso.Event) error {
+	msgs := make([]hoso.LedgerEntry, len(events))
+	for i, e := range events {
+		msgs[i] = hoso.LedgerEntry{Seq: e.Seq, Time: e.RecordedAt}
+	}
+	return l.b.l.apply(ctx, msgs, events)
 }
 
 // Finish ends the load as a rebuild does and closes the file.
 func (l *BulkLoader) Finish(ctx context.Context) error {
 	defer l.b.db.Close()
-	if err := l.b.endBulk(ctx); err != nil {
+	if err := l.b.endLoad(ctx); err != nil {
 		return err
 	}
 	return l.b.finish()

@@ -46,11 +46,6 @@ type Projector struct {
 	appliedTime atomic.Int64              // Unix ns of the stream time of applied_seq
 	ledger      atomic.Pointer[ledgerRef] // set by Run; CaughtUp reads it
 
-	// daysOnly, set while a rebuild loads a new file, writes the
-	// aggregates at the day grain only; the rebuild derives the months and
-	// years from the days when the load ends (deriveGrains).
-	daysOnly bool
-
 	// hook, when set (by tests), runs between the statements of a batch's
 	// transaction; an error aborts the batch as a crash there would.
 	hook func(ctx context.Context, stage string) error
@@ -178,14 +173,6 @@ func (p *Projector) apply(ctx context.Context, msgs []hoso.LedgerEntry, events [
 		}
 	}
 	return nil
-}
-
-// grains is how many grains a batch writes, from the day up.
-func (p *Projector) grains() int {
-	if p.daysOnly {
-		return 1
-	}
-	return 3
 }
 
 // optimizeEvery is how many batches pass between refreshes of the
@@ -327,7 +314,7 @@ func (p *Projector) fold(ctx context.Context, tx *sql.Tx, msgs []hoso.LedgerEntr
 		if err := next.Apply(e); err != nil {
 			return nil, fmt.Errorf("seq %d: dossier %q does not fold: %w", e.Seq, e.Dossier, err)
 		}
-		b.account(prev, &next, e)
+		account(b, prev, &next, e)
 		b.dirty[e.Dossier] = &next
 	}
 	for code, at := range b.units {
@@ -401,8 +388,19 @@ func statusOf(d *hoso.Dossier) status {
 	}
 }
 
-// account records what folding e into prev (giving next) changes.
-func (b *batch) account(prev, next *hoso.Dossier, e *hoso.Event) {
+// tally receives what folding one event changes, whoever keeps the
+// counts: a live batch, or a rebuild's load that keeps them for the whole
+// stream. unit names every unit code that gets a count; the other methods
+// count for one procedure (the batch also counts the unit's total).
+type tally interface {
+	unit(code string, at time.Time)
+	flow(unit, proc string, day int64, i int)
+	transfer(from, to, proc string, day int64)
+	stock(unit, proc string, day int64, i int, delta int64)
+}
+
+// account records in t what folding e into prev (giving next) changes.
+func account(t tally, prev, next *hoso.Dossier, e *hoso.Event) {
 	day := hoso.LocalDate(e.At)
 	proc := next.Procedure
 	switch e.Type {
@@ -414,12 +412,12 @@ func (b *batch) account(prev, next *hoso.Dossier, e *hoso.Event) {
 		case hoso.ChannelPostal:
 			i = fPostal
 		}
-		b.flow(next.ReceivingUnit, proc, day, i, e.At)
+		t.unit(next.ReceivingUnit, e.At)
+		t.flow(next.ReceivingUnit, proc, day, i)
 	case hoso.EventTransferred:
-		b.units[prev.Owner], b.units[next.Owner] = e.At, e.At
-		for _, pr := range [2]string{"", proc} {
-			b.transfers[trKey{prev.Owner, next.Owner, pr, day}]++
-		}
+		t.unit(prev.Owner, e.At)
+		t.unit(next.Owner, e.At)
+		t.transfer(prev.Owner, next.Owner, proc, day)
 	case hoso.EventResolved:
 		i := fLate
 		switch next.Result {
@@ -428,20 +426,39 @@ func (b *batch) account(prev, next *hoso.Dossier, e *hoso.Event) {
 		case hoso.ClassOnTime:
 			i = fOnTime
 		}
-		b.flow(prev.Owner, proc, day, i, e.At)
+		t.unit(prev.Owner, e.At)
+		t.flow(prev.Owner, proc, day, i)
 	case hoso.EventWithdrawn:
-		b.flow(prev.Owner, proc, day, fWithdrawn, e.At)
+		t.unit(prev.Owner, e.At)
+		t.flow(prev.Owner, proc, day, fWithdrawn)
 	}
 	// The stock at the end of day D is the sum of deltas at days <= D. A
 	// change at day e replaces the old trajectory by the new one from e on.
 	if ps, ns := statusOf(prev), statusOf(next); ps != ns {
-		b.trajectory(ps, proc, day, -1, e.At)
-		b.trajectory(ns, proc, day, +1, e.At)
+		trajectory(t, ps, proc, day, -1, e.At)
+		trajectory(t, ns, proc, day, +1, e.At)
 	}
 }
 
-func (b *batch) flow(unit, proc string, day int64, i int, at time.Time) {
-	b.units[unit] = at
+// trajectory adds sign times the contribution of s from day on: open and
+// paused from day; overdue (open, not paused, due before the start of day
+// D+1, i.e. localdate(due) <= D) from max(day, localdate(due)).
+func trajectory(t tally, s status, proc string, day int64, sign int64, at time.Time) {
+	if !s.open {
+		return
+	}
+	t.unit(s.owner, at)
+	t.stock(s.owner, proc, day, sOpen, sign)
+	if s.paused {
+		t.stock(s.owner, proc, day, sPaused, sign)
+	} else {
+		t.stock(s.owner, proc, max(day, s.dueDay), sOverdue, sign)
+	}
+}
+
+func (b *batch) unit(code string, at time.Time) { b.units[code] = at }
+
+func (b *batch) flow(unit, proc string, day int64, i int) {
 	for _, pr := range [2]string{"", proc} {
 		k := aggKey{unit, pr, day}
 		v := b.flows[k]
@@ -453,31 +470,22 @@ func (b *batch) flow(unit, proc string, day int64, i int, at time.Time) {
 	}
 }
 
-// trajectory adds sign times the contribution of s from day on: open and
-// paused from day; overdue (open, not paused, due before the start of day
-// D+1, i.e. localdate(due) <= D) from max(day, localdate(due)).
-func (b *batch) trajectory(s status, proc string, day int64, sign int64, at time.Time) {
-	if !s.open {
-		return
-	}
-	b.units[s.owner] = at
+func (b *batch) transfer(from, to, proc string, day int64) {
 	for _, pr := range [2]string{"", proc} {
-		b.stock(aggKey{s.owner, pr, day}, sOpen, sign)
-		if s.paused {
-			b.stock(aggKey{s.owner, pr, day}, sPaused, sign)
-		} else {
-			b.stock(aggKey{s.owner, pr, max(day, s.dueDay)}, sOverdue, sign)
-		}
+		b.transfers[trKey{from, to, pr, day}]++
 	}
 }
 
-func (b *batch) stock(k aggKey, i int, delta int64) {
-	v := b.stocks[k]
-	if v == nil {
-		v = new(stockVals)
-		b.stocks[k] = v
+func (b *batch) stock(unit, proc string, day int64, i int, delta int64) {
+	for _, pr := range [2]string{"", proc} {
+		k := aggKey{unit, pr, day}
+		v := b.stocks[k]
+		if v == nil {
+			v = new(stockVals)
+			b.stocks[k] = v
+		}
+		v[i] += delta
 	}
-	v[i] += delta
 }
 
 // gKey is a row of an aggregate table.
@@ -536,7 +544,7 @@ func (p *Projector) write(ctx context.Context, tx *sql.Tx, b *batch, last hoso.L
 	flows := map[gKey]*flowVals{}
 	for k, v := range b.flows {
 		periods := g.of(k.day)
-		for grain, period := range periods[:p.grains()] {
+		for grain, period := range periods {
 			gk := gKey{grain, period, k.unit, k.proc}
 			acc := flows[gk]
 			if acc == nil {
@@ -560,7 +568,7 @@ func (p *Projector) write(ctx context.Context, tx *sql.Tx, b *batch, last hoso.L
 			continue
 		}
 		periods := g.of(k.day)
-		for grain, period := range periods[:p.grains()] {
+		for grain, period := range periods {
 			gk := gKey{grain, period, k.unit, k.proc}
 			acc := stocks[gk]
 			if acc == nil {
@@ -581,7 +589,7 @@ func (p *Projector) write(ctx context.Context, tx *sql.Tx, b *batch, last hoso.L
 	transfers := map[gTrKey]int64{}
 	for k, n := range b.transfers {
 		periods := g.of(k.day)
-		for grain, period := range periods[:p.grains()] {
+		for grain, period := range periods {
 			transfers[gTrKey{grain, period, k.from, k.to, k.proc}] += n
 		}
 	}

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
@@ -30,9 +30,6 @@ func Rebuild(ctx context.Context, store hoso.Ledger, units *hoso.Units, path str
 		return err
 	}
 	defer b.db.Close()
-	if err := b.endBulk(ctx); err != nil {
-		return err
-	}
 	if err := b.finish(); err != nil {
 		return err
 	}
@@ -60,9 +57,6 @@ func (db *DB) Rebuild(ctx context.Context, store hoso.Ledger, units *hoso.Units,
 	if err := b.catchUp(ctx, 0); err != nil {
 		return err
 	}
-	if err := b.endBulk(ctx); err != nil {
-		return err
-	}
 	return db.swap(tmp, func(liveSeq uint64) error {
 		if err := b.catchUp(ctx, liveSeq); err != nil {
 			return err
@@ -71,14 +65,18 @@ func (db *DB) Rebuild(ctx context.Context, store hoso.Ledger, units *hoso.Units,
 	})
 }
 
-// builder is a read model being built.
+// builder is a read model being built: loaded in memory from the start of
+// the stream (loader), then, once written, brought up to date by an
+// ordinary projector.
 type builder struct {
 	db    *DB
-	p     *Projector
+	l     *loader
+	p     *Projector // after the load
+	units *hoso.Units
 	store hoso.Ledger
 	path  string
 	// indexes are the CREATE INDEX statements of the indexes dropped for
-	// the bulk load, made again by endBulk.
+	// the load, made again by endLoad.
 	indexes []string
 }
 
@@ -102,15 +100,16 @@ func build(ctx context.Context, store hoso.Ledger, units *hoso.Units, path strin
 		return nil, fmt.Errorf("rebuild: %w", err)
 	}
 	start := time.Now()
+	load := b.l
 	report := func() {
 		if progress != nil {
-			done := b.p.AppliedSeq()
+			done := load.applied
 			progress(done, max(total, done), float64(done)/max(time.Since(start).Seconds(), 1e-9))
 		}
 	}
 	if total > 0 {
 		err = pump(ctx, store, 1, false, RebuildBatch, func(msgs []hoso.LedgerEntry, events []*hoso.Event) error {
-			if err := b.p.apply(ctx, msgs, events); err != nil {
+			if err := b.l.apply(ctx, msgs, events); err != nil {
 				return err
 			}
 			report()
@@ -121,33 +120,46 @@ func build(ctx context.Context, store hoso.Ledger, units *hoso.Units, path strin
 			return nil, fmt.Errorf("rebuild: %w", err)
 		}
 	}
+	if err := b.endLoad(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	report()
 	return b, nil
 }
 
 // newBuilder opens a new read model at path, which must not exist, for a
-// bulk load.
+// load.
 func newBuilder(ctx context.Context, units *hoso.Units, path string) (*builder, error) {
 	// A crash mid-build leaves a file nobody uses and the next rebuild
-	// deletes, so the build needs neither a journal on disk nor syncs; each
-	// batch still commits with the sequence it reached, and a failed batch
-	// still rolls back (the journal is in memory).
+	// deletes, so the build needs neither a journal on disk nor syncs.
 	db := &DB{path: path, bulk: true}
 	if err := db.open(); err != nil {
 		return nil, fmt.Errorf("rebuild: %w", err)
 	}
-	b := &builder{db: db, path: path,
-		p: NewProjector(db, units, WithCacheSize(4*RebuildBatch+DefaultCacheSize))}
-	// The dossiers' secondary indexes are made once at the end, from the
-	// sorted table, instead of being updated by every batch; so are the
-	// aggregates' month and year rows, from the day rows.
-	b.p.daysOnly = true
-	var err error
-	if b.indexes, err = dropIndexes(ctx, db.w, "dossiers"); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("rebuild: %w", err)
+	b := &builder{db: db, path: path, units: units, l: newLoader(db, units, slog.New(slog.DiscardHandler))}
+	// Secondary indexes are made once at the end, from the finished
+	// tables, instead of being updated row by row.
+	for _, table := range []string{"dossiers", "transfer", "transfer_proc"} {
+		stmts, err := dropIndexes(ctx, db.w, table)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("rebuild: %w", err)
+		}
+		b.indexes = append(b.indexes, stmts...)
 	}
 	return b, nil
+}
+
+// endLoad writes what the load holds in memory and makes the indexes; the
+// batches applied after it (catchUp) go through an ordinary projector.
+func (b *builder) endLoad(ctx context.Context) error {
+	if err := b.l.finish(ctx, b.indexes); err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	b.l, b.indexes = nil, nil
+	b.p = NewProjector(b.db, b.units)
+	return nil
 }
 
 // catchUp applies what the stream holds beyond the build's position, if
@@ -192,76 +204,6 @@ func dropIndexes(ctx context.Context, w *sql.DB, table string) ([]string, error)
 		}
 	}
 	return stmts, nil
-}
-
-// endBulk derives the aggregates' month and year rows from the day rows
-// and makes the indexes dropped for the bulk load, in one transaction; the
-// batches applied after it write every grain and update the indexes as
-// usual.
-func (b *builder) endBulk(ctx context.Context) error {
-	if !b.p.daysOnly {
-		return nil
-	}
-	err := func() error {
-		tx, err := b.db.w.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback() // a no-op after Commit
-		if err := deriveGrains(ctx, tx); err != nil {
-			return err
-		}
-		for _, stmt := range b.indexes {
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return err
-			}
-		}
-		return tx.Commit()
-	}()
-	if err != nil {
-		return fmt.Errorf("rebuild: %w", err)
-	}
-	b.indexes, b.p.daysOnly = nil, false
-	return nil
-}
-
-// aggregateTables are the aggregate tables with, after grain and period,
-// their key columns and their counters.
-var aggregateTables = []struct{ name, keys, counts string }{
-	{"flow", "unit", flowCounters},
-	{"flow_proc", "procedure, unit", flowCounters},
-	{"stock", "unit", "open, paused, overdue"},
-	{"stock_proc", "procedure, unit", "open, paused, overdue"},
-	{"transfer", "from_unit, to_unit", "n"},
-	{"transfer_proc", "procedure, from_unit, to_unit", "n"},
-}
-
-const flowCounters = "received_online, received_direct, received_postal, resolved_early, resolved_on_time, resolved_late, withdrawn"
-
-// deriveGrains writes the month and year rows of every aggregate table as
-// the sums of its day rows, into tables that hold day rows only. A month
-// is year*12 + month-1 (monthOf), a year is month/12.
-func deriveGrains(ctx context.Context, tx *sql.Tx) error {
-	const monthOfDay = `CAST(strftime('%Y', period * 86400, 'unixepoch') AS INTEGER) * 12 +
-		CAST(strftime('%m', period * 86400, 'unixepoch') AS INTEGER) - 1`
-	for _, t := range aggregateTables {
-		var sums []string
-		for c := range strings.SplitSeq(t.counts, ", ") {
-			sums = append(sums, "sum("+c+")")
-		}
-		for _, up := range []struct {
-			grain, from int
-			period      string
-		}{{grainMonth, grainDay, monthOfDay}, {grainYear, grainMonth, "period / 12"}} {
-			q := fmt.Sprintf(`INSERT INTO %[1]s (grain, period, %[2]s, %[3]s)
-				SELECT %[4]d, p, %[2]s, %[5]s FROM (SELECT %[6]s AS p, * FROM %[1]s WHERE grain = %[7]d)
-				GROUP BY p, %[2]s`, t.name, t.keys, t.counts, up.grain, strings.Join(sums, ", "), up.period, up.from)
-			if _, err := tx.ExecContext(ctx, q); err != nil {
-				return fmt.Errorf("derive %s: %w", t.name, err)
-			}
-		}
-	}
-	return nil
 }
 
 // finish makes the built file complete and durable on its own and closes
