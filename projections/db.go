@@ -51,6 +51,8 @@ type DB struct {
 	w   *sql.DB
 	r   *sql.DB
 	gen uint64 // incremented by every swap; the projector reloads on change
+
+	unitMaps unitMaps // reports' unit mappings, per registry and day
 }
 
 // Open opens (creating if needed) the read model at path and migrates its

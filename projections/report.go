@@ -190,7 +190,7 @@ func (db *DB) Report(ctx context.Context, units *hoso.Units, q ReportQuery) (*Re
 	if err != nil {
 		return nil, err
 	}
-	if err := pl.mapUnits(ctx, tx); err != nil {
+	if err := pl.mapUnits(ctx, tx, db); err != nil {
 		return nil, err
 	}
 	rep := &Report{
@@ -274,29 +274,28 @@ func newPlan(units *hoso.Units, q ReportQuery) (*plan, error) {
 }
 
 // mapUnits maps every unit code of the aggregates to its row.
-func (pl *plan) mapUnits(ctx context.Context, tx *sql.Tx) error {
+func (pl *plan) mapUnits(ctx context.Context, tx *sql.Tx, db *DB) error {
 	index := make(map[string]int, len(pl.rows))
 	for i, r := range pl.rows {
 		index[r.Unit] = i
 	}
-	pl.rowOf = map[string]int{}
-	rows, err := tx.QueryContext(ctx, `SELECT code FROM units_seen`)
+	m, err := db.unitMap(ctx, tx, pl.reg)
 	if err != nil {
-		return fmt.Errorf("report: %w", err)
+		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var code string
-		if err := rows.Scan(&code); err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
-		if a, ok := pl.reg.ancestor(code, pl.q.Level); ok {
-			if i, ok := index[a]; ok {
-				pl.rowOf[code] = i
+	level := rank(pl.q.Level)
+	pl.rowOf = map[string]int{}
+	if level < 0 {
+		return nil
+	}
+	for i, code := range m.codes {
+		if a := m.above[i][level]; a != "" {
+			if r, ok := index[a]; ok {
+				pl.rowOf[code] = r
 			}
 		}
 	}
-	return rows.Err()
+	return nil
 }
 
 // members returns the codes that count in the report, as a JSON array for
