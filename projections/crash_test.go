@@ -99,8 +99,8 @@ func TestCrashMidBatch(t *testing.T) {
 	})
 }
 
-func splitBatches(msgs []hoso.LedgerEntry, size int) [][]hoso.LedgerEntry {
-	var out [][]hoso.LedgerEntry
+func splitBatches[T any](msgs []T, size int) [][]T {
+	var out [][]T
 	for len(msgs) > 0 {
 		n := min(size, len(msgs))
 		out = append(out, msgs[:n])
