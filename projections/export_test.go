@@ -23,6 +23,10 @@ func NewBulkLoader(ctx context.Context, units *hoso.Units, path string) (*BulkLo
 	return &BulkLoader{b}, err
 }
 
+// SetClosedBatch makes the load write returned and withdrawn dossiers
+// whenever n of them wait.
+func (l *BulkLoader) SetClosedBatch(n int) { l.b.l.closedBatch = n }
+
 // Apply folds one batch.
 func (l *BulkLoader) Apply(ctx context.Context, msgs []hoso.LedgerEntry) error {
 	return l.b.l.apply(ctx, msgs, nil)

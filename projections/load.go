@@ -6,8 +6,11 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
@@ -28,8 +31,9 @@ type loader struct {
 	units *hoso.Units
 	log   *slog.Logger
 
-	dossiers map[string]*hoso.Dossier // not yet returned or withdrawn
-	closed   []*hoso.Dossier          // returned or withdrawn, not yet written
+	dossiers    map[string]*hoso.Dossier // not yet returned or withdrawn
+	closed      []*hoso.Dossier          // returned or withdrawn, not yet written
+	closedBatch int                      // how many closed wait before they are written
 
 	// Unit and procedure codes are interned: the aggregates are keyed by
 	// small numbers. Code 0 is "".
@@ -37,27 +41,97 @@ type loader struct {
 	ids   map[string]uint32
 	seen  map[uint32]bool // unit codes that have a count
 
-	flows, stocks, transfers *dayAgg
+	flows, stocks, transfers *aggSet
+	// written is the first day not yet written at the day and month
+	// grains (the first of a month); last is the latest event day seen.
+	written, lastDay int32
+	years            map[int32]int32 // day -> its year
 
 	applied uint64
 	last    hoso.LedgerEntry
+
+	// A goroutine writes what the load hands it (closed dossiers, months
+	// past), so that SQLite works while the stream is read and folded.
+	jobs   chan loadJob
+	wg     sync.WaitGroup
+	failed atomic.Bool
+	err    error // the writer's first error; read after wg.Wait
+}
+
+// loadJob is rows to write in one transaction. codes and rank are the
+// interned codes as they stood when the job was made.
+type loadJob struct {
+	closed []*hoso.Dossier
+	aggs   []*aggSet // cur holds the days to write
+	codes  []string
+	rank   []uint32
 }
 
 // closedBatch is how many returned or withdrawn dossiers wait in memory
 // before they are written.
 const closedBatch = 20_000
 
-func newLoader(db *DB, units *hoso.Units, log *slog.Logger) *loader {
-	return &loader{
+// newLoader returns a loader into db, with its writer running until
+// finish or stop.
+func newLoader(ctx context.Context, db *DB, units *hoso.Units, log *slog.Logger) *loader {
+	l := &loader{
 		db: db, units: units, log: log,
-		dossiers:  map[string]*hoso.Dossier{},
-		codes:     []string{""},
-		ids:       map[string]uint32{"": 0},
-		seen:      map[uint32]bool{},
-		flows:     newDayAgg(nFlow),
-		stocks:    newDayAgg(nStock),
-		transfers: newDayAgg(1),
+		dossiers:    map[string]*hoso.Dossier{},
+		closedBatch: closedBatch,
+		codes:       []string{""},
+		ids:         map[string]uint32{"": 0},
+		seen:        map[uint32]bool{},
+		flows:       newAggSet(flowTable, nFlow),
+		stocks:      newAggSet(stockTable, nStock),
+		transfers:   newAggSet(transferTable, 1),
+		written:     math.MinInt32,
+		lastDay:     math.MinInt32,
+		years:       map[int32]int32{},
+		jobs:        make(chan loadJob, 2),
 	}
+	jobs := l.jobs
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		for j := range jobs {
+			if l.err != nil {
+				continue // drain: the load has failed
+			}
+			if l.err = l.write(ctx, j); l.err != nil {
+				l.failed.Store(true)
+			}
+		}
+	}()
+	return l
+}
+
+// stop waits for the writer to write what it was given and returns its
+// error. The loader accepts nothing after it.
+func (l *loader) stop() error {
+	if l.jobs != nil {
+		close(l.jobs)
+		l.jobs = nil
+		l.wg.Wait()
+	}
+	return l.err
+}
+
+// write writes one job in one transaction.
+func (l *loader) write(ctx context.Context, j loadJob) error {
+	tx, err := l.db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // a no-op after Commit
+	if err := textDossiers(ctx, tx, j.closed); err != nil {
+		return err
+	}
+	for _, a := range j.aggs {
+		if err := writeRows(ctx, tx, j.codes, j.rank, a.table, a.cur, []int{grainDay, grainMonth}, false); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 func (l *loader) id(code string) uint32 {
@@ -100,6 +174,7 @@ func (l *loader) apply(ctx context.Context, msgs []hoso.LedgerEntry, events []*h
 		if err := d.Apply(e); err != nil {
 			return fmt.Errorf("seq %d: dossier %q does not fold: %w", e.Seq, e.Dossier, err)
 		}
+		l.lastDay = max(l.lastDay, int32(hoso.LocalDate(e.At)))
 		account(l, &prev, d, e)
 		switch {
 		case d.State == hoso.StateReturned || d.State == hoso.StateWithdrawn:
@@ -111,34 +186,49 @@ func (l *loader) apply(ctx context.Context, msgs []hoso.LedgerEntry, events []*h
 		}
 		l.applied, l.last = m.Seq, m
 	}
-	if len(l.closed) >= closedBatch {
-		return l.writeClosed(ctx)
+	var job loadJob
+	if len(l.closed) >= l.closedBatch {
+		job.closed, l.closed = l.closed, nil
 	}
-	return nil
+	// The counts of the months that ended writeLag days before the latest
+	// event are written at the day and month grains: the stream is in the
+	// order the events were recorded, and their business days follow it
+	// closely. Counts that still arrive for a written day are kept apart
+	// and added to their rows at the end; so any order is right, and the
+	// usual order writes each row once, while the stream is still read.
+	y, mo, _ := civil(int64(l.lastDay - writeLag))
+	if until := int32(dayOf(y, mo, 1)); l.lastDay != math.MinInt32 && until > l.written {
+		for _, a := range []*aggSet{l.flows, l.stocks, l.transfers} {
+			job.aggs = append(job.aggs, &aggSet{table: a.table, cur: a.cur.split(until)})
+		}
+		l.written = until
+	}
+	if job.closed == nil && job.aggs == nil {
+		return nil
+	}
+	if l.failed.Load() {
+		return l.stop()
+	}
+	job.codes, job.rank = l.codes, l.ranks()
+	select {
+	case l.jobs <- job:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
-// writeClosed writes the returned and withdrawn dossiers folded so far.
-func (l *loader) writeClosed(ctx context.Context) error {
-	tx, err := l.db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() // a no-op after Commit
-	if err := textDossiers(ctx, tx, l.closed); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	clear(l.closed)
-	l.closed = l.closed[:0]
-	return nil
-}
+// writeLag is how far behind the latest event day the load keeps its day
+// counts in memory before it writes them.
+const writeLag = 7
 
 // finish writes what the load holds in memory — the dossiers, the units
 // seen, every aggregate row at the three grains and the position reached —
 // and makes the indexes, in one transaction.
 func (l *loader) finish(ctx context.Context, indexes []string) error {
+	if err := l.stop(); err != nil {
+		return err
+	}
 	tx, err := l.db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -167,8 +257,21 @@ func (l *loader) finish(ctx context.Context, indexes []string) error {
 	if err := ins.flush(); err != nil {
 		return fmt.Errorf("write units_seen: %w", err)
 	}
-	if err := l.writeAggregates(ctx, tx); err != nil {
-		return err
+	rank := l.ranks()
+	for _, a := range []*aggSet{l.flows, l.stocks, l.transfers} {
+		for _, w := range []struct {
+			agg    *dayAgg
+			grains []int
+			upsert bool
+		}{
+			{a.cur, []int{grainDay, grainMonth}, false},
+			{a.year, []int{grainYear}, false},
+			{a.late, []int{grainDay, grainMonth}, true},
+		} {
+			if err := writeRows(ctx, tx, l.codes, rank, a.table, w.agg, w.grains, w.upsert); err != nil {
+				return err
+			}
+		}
 	}
 	if l.applied > 0 {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?), (?, ?)
@@ -204,15 +307,30 @@ func (l *loader) unit(code string, at time.Time) {
 }
 
 func (l *loader) flow(unit, proc string, day int64, i int) {
-	l.flows.add(dayKey{l.id(unit), 0, l.id(proc), int32(day)}, i, 1)
+	l.add(l.flows, dayKey{l.id(unit), 0, l.id(proc), int32(day)}, i, 1)
 }
 
 func (l *loader) transfer(from, to, proc string, day int64) {
-	l.transfers.add(dayKey{l.id(from), l.id(to), l.id(proc), int32(day)}, 0, 1)
+	l.add(l.transfers, dayKey{l.id(from), l.id(to), l.id(proc), int32(day)}, 0, 1)
 }
 
 func (l *loader) stock(unit, proc string, day int64, i int, delta int64) {
-	l.stocks.add(dayKey{l.id(unit), 0, l.id(proc), int32(day)}, i, delta)
+	l.add(l.stocks, dayKey{l.id(unit), 0, l.id(proc), int32(day)}, i, delta)
+}
+
+func (l *loader) add(a *aggSet, k dayKey, i int, delta int64) {
+	if k.day < l.written {
+		a.late.add(k, i, delta)
+	} else {
+		a.cur.add(k, i, delta)
+	}
+	y, ok := l.years[k.day]
+	if !ok {
+		y = int32(monthOf(int64(k.day)) / 12)
+		l.years[k.day] = y
+	}
+	k.day = y
+	a.year.add(k, i, delta)
 }
 
 // dayKey is a count's unit (the unit left, for a transfer), the unit
@@ -245,10 +363,53 @@ func (a *dayAgg) add(k dayKey, i int, delta int64) {
 	a.vals[int(j)*a.width+i] += delta
 }
 
-// writeAggregates writes the flow, stock and transfer tables, with and
-// without the procedure, at the three grains.
-func (l *loader) writeAggregates(ctx context.Context, tx *sql.Tx) error {
-	// rank orders interned codes as their strings sort.
+// aggTable is one family of aggregate tables: with and without the
+// procedure.
+type aggTable struct {
+	plain, proc                 string // INSERT … (columns)
+	plainConflict, procConflict string // ON CONFLICT … DO UPDATE, adding
+	transfer                    bool   // keyed by the unit reached too
+}
+
+const flowColumns = `received_online, received_direct, received_postal, resolved_early, resolved_on_time, resolved_late, withdrawn`
+
+var (
+	flowTable = aggTable{
+		plain:         `INSERT INTO flow (grain, period, unit, ` + flowColumns + `)`,
+		proc:          `INSERT INTO flow_proc (grain, period, procedure, unit, ` + flowColumns + `)`,
+		plainConflict: `ON CONFLICT (grain, unit, period) DO UPDATE SET ` + flowSet,
+		procConflict:  `ON CONFLICT (grain, unit, period, procedure) DO UPDATE SET ` + flowSet,
+	}
+	stockTable = aggTable{
+		plain:         `INSERT INTO stock (grain, period, unit, open, paused, overdue)`,
+		proc:          `INSERT INTO stock_proc (grain, period, procedure, unit, open, paused, overdue)`,
+		plainConflict: `ON CONFLICT (grain, unit, period) DO UPDATE SET ` + stockSet,
+		procConflict:  `ON CONFLICT (grain, unit, period, procedure) DO UPDATE SET ` + stockSet,
+	}
+	transferTable = aggTable{
+		plain:         `INSERT INTO transfer (grain, period, from_unit, to_unit, n)`,
+		proc:          `INSERT INTO transfer_proc (grain, period, procedure, from_unit, to_unit, n)`,
+		plainConflict: `ON CONFLICT (grain, from_unit, period, to_unit) DO UPDATE SET n = n + excluded.n`,
+		procConflict:  `ON CONFLICT (grain, from_unit, period, procedure, to_unit) DO UPDATE SET n = n + excluded.n`,
+		transfer:      true,
+	}
+)
+
+// aggSet is what the load holds of one family of tables: the day counts
+// not written yet (cur), those that arrived for days already written
+// (late), and the year counts (years, keyed by year in place of the day),
+// written at the end.
+type aggSet struct {
+	table           aggTable
+	cur, late, year *dayAgg
+}
+
+func newAggSet(t aggTable, width int) *aggSet {
+	return &aggSet{table: t, cur: newDayAgg(width), late: newDayAgg(width), year: newDayAgg(width)}
+}
+
+// ranks orders interned codes as their strings sort: rank[id].
+func (l *loader) ranks() []uint32 {
 	order := make([]uint32, len(l.codes))
 	for i := range order {
 		order[i] = uint32(i)
@@ -258,56 +419,48 @@ func (l *loader) writeAggregates(ctx context.Context, tx *sql.Tx) error {
 	for r, id := range order {
 		rank[id] = uint32(r)
 	}
-	flowCols := `received_online, received_direct, received_postal, resolved_early, resolved_on_time, resolved_late, withdrawn`
-	tables := []struct {
-		agg         *dayAgg
-		plain, proc *sqlText
-		transfer    bool
-	}{
-		{l.flows,
-			newSQLText(ctx, tx, `INSERT INTO flow (grain, period, unit, `+flowCols+`)`),
-			newSQLText(ctx, tx, `INSERT INTO flow_proc (grain, period, procedure, unit, `+flowCols+`)`),
-			false},
-		{l.stocks,
-			newSQLText(ctx, tx, `INSERT INTO stock (grain, period, unit, open, paused, overdue)`),
-			newSQLText(ctx, tx, `INSERT INTO stock_proc (grain, period, procedure, unit, open, paused, overdue)`),
-			false},
-		{l.transfers,
-			newSQLText(ctx, tx, `INSERT INTO transfer (grain, period, from_unit, to_unit, n)`),
-			newSQLText(ctx, tx, `INSERT INTO transfer_proc (grain, period, procedure, from_unit, to_unit, n)`),
-			true},
+	return rank
+}
+
+// writeRows writes the rows of agg at grains; upsert adds them to rows
+// that may exist.
+func writeRows(ctx context.Context, tx *sql.Tx, codes []string, rank []uint32, t aggTable, agg *dayAgg, grains []int, upsert bool) error {
+	var plainTail, procTail string
+	if upsert {
+		plainTail, procTail = t.plainConflict, t.procConflict
 	}
-	for _, t := range tables {
-		err := t.agg.rows(rank, func(grain int, period int64, unit, to, proc uint32, v []int64) error {
-			w := t.plain
-			if proc != 0 {
-				w = t.proc
-			}
-			w.row().int(int64(grain)).int(period)
-			if proc != 0 {
-				w.str(l.codes[proc])
-			}
-			w.str(l.codes[unit])
-			if t.transfer {
-				w.str(l.codes[to])
-			}
-			for _, n := range v {
-				w.int(n)
-			}
-			return w.end()
-		})
-		if err := cmp.Or(err, t.plain.flush(), t.proc.flush()); err != nil {
-			return fmt.Errorf("write aggregates: %w", err)
+	plain := newSQLText(ctx, tx, t.plain, plainTail)
+	proc := newSQLText(ctx, tx, t.proc, procTail)
+	err := agg.rows(rank, grains, func(grain int, period int64, unit, to, pr uint32, v []int64) error {
+		w := plain
+		if pr != 0 {
+			w = proc
 		}
+		w.row().int(int64(grain)).int(period)
+		if pr != 0 {
+			w.str(codes[pr])
+		}
+		w.str(codes[unit])
+		if t.transfer {
+			w.str(codes[to])
+		}
+		for _, n := range v {
+			w.int(n)
+		}
+		return w.end()
+	})
+	if err := cmp.Or(err, plain.flush(), proc.flush()); err != nil {
+		return fmt.Errorf("write aggregates: %w", err)
 	}
 	return nil
 }
 
-// rows calls fn with every row of the table at each grain, in the order of
-// the tables' keys: grain, unit, period, then procedure and the unit
-// reached. A row without procedure (proc 0) sums the procedures. Rows whose
-// counters are all zero are left out: they add nothing to a sum.
-func (a *dayAgg) rows(rank []uint32, fn func(grain int, period int64, unit, to, proc uint32, v []int64) error) error {
+// rows calls fn with every row of agg at each of grains (a year agg, keyed
+// by year, at grainYear only), in the order of the tables' keys: grain,
+// unit, period, then procedure and the unit reached. A row without
+// procedure (proc 0) sums the procedures. Rows whose counters are all zero
+// are left out: they add nothing to a sum.
+func (a *dayAgg) rows(rank []uint32, grains []int, fn func(grain int, period int64, unit, to, proc uint32, v []int64) error) error {
 	perm := make([]int32, len(a.keys))
 	for i := range perm {
 		perm[i] = int32(i)
@@ -340,13 +493,10 @@ func (a *dayAgg) rows(rank []uint32, fn func(grain int, period int64, unit, to, 
 		clear(sums)
 		return nil
 	}
-	for grain := grainDay; grain <= grainYear; grain++ {
+	for _, grain := range grains {
 		periodOf := func(day int32) int64 {
-			switch grain {
-			case grainMonth:
+			if grain == grainMonth {
 				return monthOf(int64(day))
-			case grainYear:
-				return monthOf(int64(day)) / 12
 			}
 			return int64(day)
 		}
@@ -381,4 +531,20 @@ func (a *dayAgg) rows(rank []uint32, fn func(grain int, period int64, unit, to, 
 		}
 	}
 	return nil
+}
+
+// split moves the counts of the days before day to a new dayAgg.
+func (a *dayAgg) split(day int32) *dayAgg {
+	old, keep := newDayAgg(a.width), newDayAgg(a.width)
+	for j, k := range a.keys {
+		dst := keep
+		if k.day < day {
+			dst = old
+		}
+		dst.index[k] = int32(len(dst.keys))
+		dst.keys = append(dst.keys, k)
+		dst.vals = append(dst.vals, a.vals[j*a.width:(j+1)*a.width]...)
+	}
+	*a = *keep
+	return old
 }

@@ -96,6 +96,7 @@ func build(ctx context.Context, store hoso.Ledger, units *hoso.Units, path strin
 	db := b.db
 	total, err := store.LastSeq(ctx)
 	if err != nil {
+		b.l.stop()
 		db.Close()
 		return nil, fmt.Errorf("rebuild: %w", err)
 	}
@@ -116,6 +117,7 @@ func build(ctx context.Context, store hoso.Ledger, units *hoso.Units, path strin
 			return nil
 		})
 		if err != nil {
+			load.stop()
 			db.Close()
 			return nil, fmt.Errorf("rebuild: %w", err)
 		}
@@ -137,7 +139,7 @@ func newBuilder(ctx context.Context, units *hoso.Units, path string) (*builder, 
 	if err := db.open(); err != nil {
 		return nil, fmt.Errorf("rebuild: %w", err)
 	}
-	b := &builder{db: db, path: path, units: units, l: newLoader(db, units, slog.New(slog.DiscardHandler))}
+	b := &builder{db: db, path: path, units: units}
 	// Secondary indexes are made once at the end, from the finished
 	// tables, instead of being updated row by row.
 	for _, table := range []string{"dossiers", "transfer", "transfer_proc"} {
@@ -148,6 +150,7 @@ func newBuilder(ctx context.Context, units *hoso.Units, path string) (*builder, 
 		}
 		b.indexes = append(b.indexes, stmts...)
 	}
+	b.l = newLoader(ctx, db, units, slog.New(slog.DiscardHandler))
 	return b, nil
 }
 

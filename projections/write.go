@@ -119,7 +119,7 @@ func insertDossiers(ctx context.Context, tx *sql.Tx, list []*hoso.Dossier, confl
 // list by code.
 func textDossiers(ctx context.Context, tx *sql.Tx, list []*hoso.Dossier) error {
 	slices.SortFunc(list, func(a, b *hoso.Dossier) int { return cmp.Compare(a.Code, b.Code) })
-	w := newSQLText(ctx, tx, `INSERT INTO dossiers (`+dossierColumns+`)`)
+	w := newSQLText(ctx, tx, `INSERT INTO dossiers (`+dossierColumns+`)`, "")
 	opt := func(t *time.Time) {
 		if t == nil {
 			w.null()
@@ -211,8 +211,10 @@ func writeFlows(ctx context.Context, tx *sql.Tx, flows map[gKey]*flowVals) error
 	return nil
 }
 
+const stockSet = `open = open + excluded.open, paused = paused + excluded.paused, overdue = overdue + excluded.overdue`
+
 func writeStocks(ctx context.Context, tx *sql.Tx, stocks map[gKey]*stockVals) error {
-	const set = `open = open + excluded.open, paused = paused + excluded.paused, overdue = overdue + excluded.overdue`
+	const set = stockSet
 	plain := newMultiInsert(ctx, tx, `INSERT INTO stock (grain, period, unit, open, paused, overdue)`, 6,
 		`ON CONFLICT (grain, period, unit) DO UPDATE SET `+set)
 	byProc := newMultiInsert(ctx, tx, `INSERT INTO stock_proc (grain, period, procedure, unit, open, paused, overdue)`, 7,
@@ -282,6 +284,7 @@ type sqlText struct {
 	ctx  context.Context
 	tx   *sql.Tx
 	head string
+	tail string // after the rows: an ON CONFLICT clause, or ""
 	buf  []byte
 	rows int
 }
@@ -289,8 +292,8 @@ type sqlText struct {
 // sqlTextBytes is the size at which a statement is sent.
 const sqlTextBytes = 256 << 10
 
-func newSQLText(ctx context.Context, tx *sql.Tx, head string) *sqlText {
-	return &sqlText{ctx: ctx, tx: tx, head: head, buf: make([]byte, 0, sqlTextBytes+4096)}
+func newSQLText(ctx context.Context, tx *sql.Tx, head, tail string) *sqlText {
+	return &sqlText{ctx: ctx, tx: tx, head: head, tail: tail, buf: make([]byte, 0, sqlTextBytes+4096)}
 }
 
 // row starts a row; add its values with int, str and null.
@@ -357,7 +360,8 @@ func (w *sqlText) flush() error {
 	if w.rows == 0 {
 		return nil
 	}
-	w.buf = append(w.buf, ')')
+	w.buf = append(w.buf, ") "...)
+	w.buf = append(w.buf, w.tail...)
 	w.rows = 0
 	_, err := w.tx.ExecContext(w.ctx, string(w.buf))
 	return err
