@@ -398,6 +398,14 @@ func (e *Event) MarshalStored() ([]byte, error) {
 
 // UnmarshalStored parses an event in its stored form, as read from the ledger.
 func UnmarshalStored(data []byte) (*Event, error) {
+	if e, ok := decodeStoredCanonical(data); ok {
+		return e, nil
+	}
+	return unmarshalStoredJSON(data)
+}
+
+// unmarshalStoredJSON is UnmarshalStored by encoding/json, for any input.
+func unmarshalStoredJSON(data []byte) (*Event, error) {
 	var s storedEvent
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("decode stored event: %w", err)

@@ -1,0 +1,91 @@
+package hoso
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// FuzzUnmarshalStored checks the canonical fast path of UnmarshalStored
+// against encoding/json: where the fast path parses, encoding/json parses
+// to the same event; what MarshalStored writes, the fast path parses.
+func FuzzUnmarshalStored(f *testing.F) {
+	at := time.Date(2024, 3, 5, 1, 2, 3, 450_000_000, time.UTC)
+	for _, e := range []*Event{
+		{ID: "a-1", Type: EventReceived, Dossier: "D-1", Unit: "00127", At: at, Procedure: "1.001776",
+			Channel: ChannelOnline, Due: at.Add(72 * time.Hour), Version: 1, RecordedAt: at.Add(time.Second)},
+		{ID: "h-x", Type: EventTransferred, Dossier: "D.2", Unit: "004", At: at, ToUnit: "00118", Version: 3, RecordedAt: at},
+		{ID: "r", Type: EventResolved, Dossier: "x", Unit: "01", At: at, Outcome: OutcomeRejected, Version: 12, RecordedAt: at},
+		{ID: "w", Type: EventWithdrawn, Dossier: "x", Unit: "01", At: at, Reason: "thiếu giấy tờ <&> \"q\"", Version: 2, RecordedAt: at},
+		{ID: "d", Type: EventReceived, Dossier: "x", Unit: "01", At: at, Procedure: "p", Channel: ChannelDirect, Days: 2.5,
+			Due: at, Version: 1, RecordedAt: at},
+	} {
+		b, err := e.MarshalStored()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"id":"a","type":"received","dossier":"d","unit":"01","at":"2024-02-30T00:00:00Z","version":1,"recorded_at":"2024-02-01T00:00:00Z"}`))
+	f.Add([]byte(`{"id":"a","type":"x","dossier":"d","unit":"01","at":"2024-02-01T24:00:00.1234567891Z","version":01,"recorded_at":"2024-02-01T00:00:00Z"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := decodeStoredCanonical(data)
+		slow, err := unmarshalStoredJSON(data)
+		if ok {
+			if err != nil {
+				t.Fatalf("fast path parsed %q, encoding/json did not: %v", data, err)
+			}
+			if !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("%q:\nfast %#v\njson %#v", data, fast, slow)
+			}
+		}
+		if err != nil {
+			return
+		}
+		// What MarshalStored writes of what encoding/json read, the fast
+		// path reads, unless it holds days or escaped text.
+		b, err := slow.MarshalStored()
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, ok := decodeStoredCanonical(b)
+		if !ok {
+			if slow.Days == 0 && !bytes.ContainsRune(b, '\\') && slow.At.Year() >= 0 && slow.At.Year() <= 9999 &&
+				slow.RecordedAt.Year() >= 0 && slow.RecordedAt.Year() <= 9999 && slow.Version >= 0 && slow.Version < 1e9 {
+				t.Fatalf("fast path refused MarshalStored's %q", b)
+			}
+			return
+		}
+		want, err := unmarshalStoredJSON(b)
+		if err != nil || !reflect.DeepEqual(again, want) {
+			t.Fatalf("%q: fast %#v, json %#v (%v)", b, again, want, err)
+		}
+	})
+}
+
+// BenchmarkUnmarshalStored compares the canonical fast path with
+// encoding/json on a typical stored event.
+func BenchmarkUnmarshalStored(b *testing.B) {
+	at := time.Date(2024, 3, 5, 1, 2, 3, 450_000_000, time.UTC)
+	data, err := (&Event{ID: "000.00.31.H26-240305-0001-1", Type: EventReceived, Dossier: "000.00.31.H26-240305-0001",
+		Unit: "00127", At: at, Procedure: "1.001776.000.00.00.H26", Channel: ChannelOnline, Due: at.Add(72 * time.Hour),
+		Version: 1, RecordedAt: at.Add(time.Second)}).MarshalStored()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("canonical", func(b *testing.B) {
+		for b.Loop() {
+			if _, ok := decodeStoredCanonical(data); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := unmarshalStoredJSON(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
