@@ -196,12 +196,14 @@ func (l *loader) apply(ctx context.Context, msgs []hoso.LedgerEntry, events []*h
 	// closely. Counts that still arrive for a written day are kept apart
 	// and added to their rows at the end; so any order is right, and the
 	// usual order writes each row once, while the stream is still read.
-	y, mo, _ := civil(int64(l.lastDay - writeLag))
-	if until := int32(dayOf(y, mo, 1)); l.lastDay != math.MinInt32 && until > l.written {
-		for _, a := range []*aggSet{l.flows, l.stocks, l.transfers} {
-			job.aggs = append(job.aggs, &aggSet{table: a.table, cur: a.cur.split(until)})
+	if l.lastDay != math.MinInt32 {
+		y, mo, _ := civil(int64(l.lastDay) - writeLag)
+		if until := int32(dayOf(y, mo, 1)); until > l.written {
+			for _, a := range []*aggSet{l.flows, l.stocks, l.transfers} {
+				job.aggs = append(job.aggs, &aggSet{table: a.table, cur: a.cur.split(until)})
+			}
+			l.written = until
 		}
-		l.written = until
 	}
 	if job.closed == nil && job.aggs == nil {
 		return nil
