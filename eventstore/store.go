@@ -194,7 +194,7 @@ var errWrongLastSeq = errors.New("wrong last subject sequence")
 
 // publish appends data as the next event of dossier code, expecting the
 // dossier's last message to be lastSeq (0: no message yet). The id is the
-// Msg-Id for JetStream's deduplication.
+// Msg-Id for JetStream's deduplication; an empty id publishes without one.
 func (s *Store) publish(ctx context.Context, code, id string, lastSeq uint64, data []byte) (*jetstream.PubAck, error) {
 	ack, err := s.js.PublishMsg(ctx, appendMsg(code, id, lastSeq, data))
 	if err != nil {
@@ -216,7 +216,9 @@ func (s *Store) publishAsync(code, id string, lastSeq uint64, data []byte) (jets
 
 func appendMsg(code, id string, lastSeq uint64, data []byte) *nats.Msg {
 	msg := &nats.Msg{Subject: Subject(code), Data: data, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, id)
+	if id != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, id)
+	}
 	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(lastSeq, 10))
 	return msg
 }

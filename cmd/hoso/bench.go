@@ -50,6 +50,12 @@ type benchConfig struct {
 	// many reports are timed for the latency percentiles.
 	Dossiers int
 	Reports  int
+	// Scale, when set, measures only the resident memory of a ledger of
+	// that many dossiers, loaded then restarted (bench_scale.go).
+	Scale       int
+	ScalePhase  string
+	MemoryLimit memoryLimit
+	MemProfile  string
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -64,6 +70,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.DataDir, "data", "", "scratch directory (default: a new temporary one, removed after)")
 	fs.IntVar(&c.Dossiers, "dossiers", 100_000, "simulated dossiers for the rebuild, report and memory figures (1000000, 10000000 for the scale figures)")
 	fs.IntVar(&c.Reports, "reports", 200, "reports timed for the latency percentiles")
+	c.MemoryLimit = memoryLimitAuto
+	fs.IntVar(&c.Scale, "scale", 0, "measure only resident memory: load this many dossiers, restart, serve (e.g. 1000000, 10000000)")
+	fs.StringVar(&c.ScalePhase, "scale-phase", "", "internal: run one phase (load or serve) of --scale in this process")
+	fs.Var(&c.MemoryLimit, "memory-limit", "Go heap limit of the --scale processes, as serve's --memory-limit")
+	fs.StringVar(&c.MemProfile, "memprofile", "", "with --scale: write each phase's Go heap profile to this file, suffixed .load and .serve")
 	if err := parseWithEnvPrefix(fs, args, "HOSO_BENCH_"); err != nil {
 		return err
 	}
@@ -77,6 +88,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer os.RemoveAll(dir)
 		c.DataDir = dir
+	}
+	switch {
+	case c.ScalePhase != "":
+		return benchScalePhase(ctx, c, stdout, stderr)
+	case c.Scale > 0:
+		return benchScale(ctx, c, stdout, stderr)
 	}
 	// The read model first: its memory figure is the process's, before
 	// the ingest measurements add their own streams.
