@@ -26,6 +26,11 @@ type ReportQuery struct {
 type ReportTable interface {
 	CSV(w io.Writer) error
 	XLSX(w io.Writer) error
+	// Position is the ledger sequence the read model had applied.
+	Position() uint64
+	// Attest records the signed checkpoint the report is consistent with
+	// (one whose tree covers Position).
+	Attest(Checkpoint)
 }
 
 // ReportService computes reports from the read model.

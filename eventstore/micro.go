@@ -16,6 +16,9 @@ import (
 // IngestSubject is the NATS request subject of the ingest service.
 const IngestSubject = "hoso.ingest"
 
+// ServiceName is the ingest service's name for `nats micro` tools.
+const ServiceName = "hoso"
+
 // IngestService is the NATS door: the micro service "hoso" with the endpoint
 // hoso.ingest, taking the same payloads as POST /v1/events and giving the
 // same answers. `nats micro ls` and `nats micro stats hoso` see it.
@@ -44,7 +47,7 @@ func (s *IngestService) Open(nc *nats.Conn) error {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.sem = make(chan struct{}, s.MaxConcurrency)
 	svc, err := micro.AddService(nc, micro.Config{
-		Name:        "hoso",
+		Name:        ServiceName,
 		Version:     s.Version,
 		Description: "hoso ledger: ingest dossier events",
 		Endpoint: &micro.EndpointConfig{

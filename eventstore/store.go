@@ -39,6 +39,12 @@ type Config struct {
 	// DuplicateWindow is the stream's Msg-Id deduplication window.
 	DuplicateWindow time.Duration
 	Logger          *slog.Logger
+	// Credentials authenticates the ledger's connection to URL: a .creds
+	// file or an NKey seed file. The embedded server generates its own.
+	Credentials string
+	// ReadOnly opens existing streams without creating or updating them
+	// (hoso verify).
+	ReadOnly bool
 }
 
 // Store is the ledger's stream: append, load and read.
@@ -49,6 +55,11 @@ type Store struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	stream jetstream.Stream
+
+	checkpoints jetstream.Stream
+	// ledgerAuth authenticates further connections as the ledger's role;
+	// nil when the server needs none.
+	ledgerAuth nats.Option
 }
 
 // Open starts the embedded server (or connects to cfg.URL) and makes sure the
@@ -68,14 +79,23 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	opts = append(opts, nats.Name("hoso"), nats.MaxReconnects(-1))
 	url := cfg.URL
 	if url == "" {
-		srv, err := startServer(cfg)
+		srv, auth, err := startServer(cfg)
 		if err != nil {
 			return nil, err
 		}
-		s.srv = srv
+		s.srv, s.ledgerAuth = srv, auth
+		opts = append(opts, auth)
 		url = srv.ClientURL()
 		// In-process: no TCP between the ledger and its own server.
 		opts = append(opts, nats.InProcessServer(srv))
+	}
+	if cfg.URL != "" && cfg.Credentials != "" {
+		auth, err := credentialsOption(cfg.Credentials)
+		if err != nil {
+			return nil, err
+		}
+		s.ledgerAuth = auth
+		opts = append(opts, auth)
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -87,9 +107,24 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if cfg.ReadOnly {
+		if s.stream, err = s.js.Stream(ctx, StreamName); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("stream %s: %w", StreamName, err)
+		}
+		if s.checkpoints, err = s.js.Stream(ctx, CheckpointStreamName); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			s.Close()
+			return nil, fmt.Errorf("stream %s: %w", CheckpointStreamName, err)
+		}
+		return s, nil
+	}
 	if s.stream, err = s.js.CreateOrUpdateStream(ctx, s.streamConfig()); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("create stream %s: %w", StreamName, err)
+	}
+	if s.checkpoints, err = s.js.CreateOrUpdateStream(ctx, s.checkpointStreamConfig()); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("create stream %s: %w", CheckpointStreamName, err)
 	}
 	return s, nil
 }
@@ -114,23 +149,23 @@ func (s *Store) streamConfig() jetstream.StreamConfig {
 	}
 }
 
-func startServer(cfg Config) (*server.Server, error) {
+func startServer(cfg Config) (*server.Server, nats.Option, error) {
 	host, portStr, err := net.SplitHostPort(cfg.Listen)
 	if cfg.Listen == "" {
 		host, portStr, err = "127.0.0.1", "-1", nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("nats listen address %q: %w", cfg.Listen, err)
+		return nil, nil, fmt.Errorf("nats listen address %q: %w", cfg.Listen, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
-		return nil, fmt.Errorf("nats listen address %q: bad port", cfg.Listen)
+		return nil, nil, fmt.Errorf("nats listen address %q: bad port", cfg.Listen)
 	}
 	if port == 0 {
 		port = -1
 	}
 	if cfg.DataDir == "" {
-		return nil, errors.New("embedded NATS needs a data directory")
+		return nil, nil, errors.New("embedded NATS needs a data directory")
 	}
 	opts := &server.Options{
 		ServerName: "hoso",
@@ -141,17 +176,25 @@ func startServer(cfg Config) (*server.Server, error) {
 		NoSigs:     true,
 		MaxPayload: 8 << 20,
 	}
+	ledgerKey, err := serverUsers(cfg.DataDir, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	auth, err := nkeyOption(ledgerKey)
+	if err != nil {
+		return nil, nil, err
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("embedded NATS: %w", err)
+		return nil, nil, fmt.Errorf("embedded NATS: %w", err)
 	}
 	srv.SetLoggerV2(&natsLogger{cfg.Logger}, false, false, false)
 	srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
-		return nil, errors.New("embedded NATS did not become ready in 30s")
+		return nil, nil, errors.New("embedded NATS did not become ready in 30s")
 	}
-	return srv, nil
+	return srv, auth, nil
 }
 
 // Close drains the connection and shuts the embedded server down.
@@ -177,6 +220,33 @@ func (s *Store) Conn() *nats.Conn { return s.nc }
 
 // JetStream returns the store's JetStream context.
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// LedgerAuth returns the option that authenticates another connection as
+// the ledger's own role (nil when the server needs no authentication).
+func (s *Store) LedgerAuth() nats.Option {
+	if s.ledgerAuth == nil {
+		return func(*nats.Options) error { return nil }
+	}
+	return s.ledgerAuth
+}
+
+// DeskCredentials is the file holding the desk role's NKey seed on the
+// embedded server, "" when connected to an external one.
+func (s *Store) DeskCredentials() string {
+	if s.srv == nil {
+		return ""
+	}
+	return filepath.Join(s.cfg.DataDir, DeskKeyFile)
+}
+
+// LedgerCredentials is the file holding the ledger role's NKey seed on the
+// embedded server, "" when connected to an external one.
+func (s *Store) LedgerCredentials() string {
+	if s.srv == nil {
+		return ""
+	}
+	return filepath.Join(s.cfg.DataDir, LedgerKeyFile)
+}
 
 // Server returns the embedded server, nil when connected to an external one.
 func (s *Store) Server() *server.Server { return s.srv }
@@ -314,6 +384,11 @@ func (s *Store) Read(ctx context.Context, from uint64, follow bool, fn func(hoso
 	if err != nil {
 		return fmt.Errorf("read from seq %d: %w", from, err)
 	}
+	// Without follow, stop at the end even when the last messages were
+	// deleted (an administrator's doing), rather than wait for them.
+	if info := cons.CachedInfo(); !follow && info != nil && info.NumPending == 0 {
+		return nil
+	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(4096))
 	if err != nil {
 		return fmt.Errorf("read from seq %d: %w", from, err)
@@ -336,7 +411,7 @@ func (s *Store) Read(ctx context.Context, from uint64, follow bool, fn func(hoso
 		if err := fn(hoso.LedgerEntry{Seq: meta.Sequence.Stream, Time: meta.Timestamp, Data: msg.Data()}); err != nil {
 			return err
 		}
-		if !follow && meta.Sequence.Stream >= last {
+		if !follow && (meta.Sequence.Stream >= last || meta.NumPending == 0) {
 			return nil
 		}
 	}

@@ -222,7 +222,7 @@ func TestDuplicates(t *testing.T) {
 func TestConcurrentAppenders(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
-	other, err := eventstore.Open(ctx, eventstore.Config{URL: s.ClientURL()})
+	other, err := eventstore.Open(ctx, eventstore.Config{URL: s.ClientURL(), Credentials: s.LedgerCredentials()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,7 @@ func asHoso(err error, target **hoso.Error) bool {
 func TestBatchAgainstAnotherWriter(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
-	other, err := eventstore.Open(ctx, eventstore.Config{URL: s.ClientURL()})
+	other, err := eventstore.Open(ctx, eventstore.Config{URL: s.ClientURL(), Credentials: s.LedgerCredentials()})
 	if err != nil {
 		t.Fatal(err)
 	}

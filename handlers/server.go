@@ -39,6 +39,8 @@ type Server struct {
 	Events   hoso.EventService
 	Dossiers hoso.DossierService
 	Logger   *slog.Logger
+	// Proofs serves checkpoints and proofs; nil answers 503 on their routes.
+	Proofs hoso.ProofService
 
 	// MaxBodyBytes bounds a request body; past it the answer is 413.
 	MaxBodyBytes int64
@@ -71,6 +73,10 @@ func NewServer() *Server {
 	}
 	s.mux.HandleFunc("POST /v1/events", s.handlePostEvents)
 	s.mux.HandleFunc("GET /v1/dossiers/{code}", s.handleGetDossier)
+	s.mux.HandleFunc("GET /v1/checkpoint", s.handleCheckpoint)
+	s.mux.HandleFunc("GET /v1/checkpoint/key", s.handleCheckpointKey)
+	s.mux.HandleFunc("GET /v1/dossiers/{code}/proof", s.handleDossierProof)
+	s.mux.HandleFunc("GET /v1/consistency", s.handleConsistency)
 	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
 	return s

@@ -40,6 +40,10 @@ const (
 // readers see the last committed batch while the writer writes the next.
 type DB struct {
 	path string
+	// bulk opens the writer with its rollback journal in memory and
+	// without syncs: for a file being rebuilt, which nobody reads and a
+	// crash throws away.
+	bulk bool
 
 	// mu is held shared by every query and write, and exclusively while a
 	// rebuilt file is swapped in, so nothing runs against a closed pool.
@@ -48,14 +52,6 @@ type DB struct {
 	r   *sql.DB
 	gen uint64 // incremented by every swap; the projector reloads on change
 }
-
-// openDBs are the DBs open in this process by cleaned path, so that
-// Rebuild swaps a rebuilt file into a DB that is serving instead of renaming
-// over a file whose WAL is in use.
-var (
-	openMu  sync.Mutex
-	openDBs = map[string]*DB{}
-)
 
 // Open opens (creating if needed) the read model at path and migrates its
 // schema. A new or empty file is stamped with SchemaVersion; an existing one
@@ -68,24 +64,18 @@ func Open(path string) (*DB, error) {
 	if err := db.open(); err != nil {
 		return nil, err
 	}
-	openMu.Lock()
-	openDBs[cleanPath(path)] = db
-	openMu.Unlock()
 	return db, nil
-}
-
-func cleanPath(path string) string {
-	if abs, err := filepath.Abs(path); err == nil {
-		return abs
-	}
-	return filepath.Clean(path)
 }
 
 // open opens both pools on db.path and migrates.
 func (db *DB) open() error {
 	// The writer takes the write lock when a transaction begins, so a batch
 	// never fails half-way on a lock upgrade.
-	w, err := sql.Open("sqlite3", db.path+"?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_cache_size=-65536")
+	dsn := db.path + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_cache_size=-65536&_stmt_cache_size=64"
+	if db.bulk {
+		dsn = db.path + "?_busy_timeout=10000&_journal_mode=MEMORY&_synchronous=OFF&_txlock=immediate&_cache_size=-262144&_stmt_cache_size=64"
+	}
+	w, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return fmt.Errorf("open read model %s: %w", db.path, err)
 	}
@@ -104,7 +94,7 @@ func (db *DB) open() error {
 		w.Close()
 		return fmt.Errorf("read model %s: %w", db.path, err)
 	}
-	r, err := sql.Open("sqlite3", db.path+"?_busy_timeout=10000&_query_only=1&_cache_size=-16384")
+	r, err := sql.Open("sqlite3", db.path+"?_busy_timeout=10000&_query_only=1&_cache_size=-16384&_stmt_cache_size=64")
 	if err != nil {
 		w.Close()
 		return fmt.Errorf("open read model %s: %w", db.path, err)
@@ -156,11 +146,6 @@ func optimize(w *sql.DB) error {
 // Close closes both pools. Stop the projector first: a batch applied
 // after Close fails.
 func (db *DB) Close() error {
-	openMu.Lock()
-	if openDBs[cleanPath(db.path)] == db {
-		delete(openDBs, cleanPath(db.path))
-	}
-	openMu.Unlock()
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	return db.closePools()

@@ -46,6 +46,11 @@ type Projector struct {
 	appliedTime atomic.Int64              // Unix ns of the stream time of applied_seq
 	ledger      atomic.Pointer[ledgerRef] // set by Run; CaughtUp reads it
 
+	// daysOnly, set while a rebuild loads a new file, writes the
+	// aggregates at the day grain only; the rebuild derives the months and
+	// years from the days when the load ends (deriveGrains).
+	daysOnly bool
+
 	// hook, when set (by tests), runs between the statements of a batch's
 	// transaction; an error aborts the batch as a crash there would.
 	hook func(ctx context.Context, stage string) error
@@ -106,6 +111,12 @@ func (e *GapError) Error() string {
 // AppliedSeq+1 and the rest consecutive. A message that does not decode or
 // fold onto its dossier fails the whole batch with an error naming its seq.
 func (p *Projector) Apply(ctx context.Context, msgs []hoso.LedgerEntry) error {
+	return p.apply(ctx, msgs, nil)
+}
+
+// apply is Apply with events, when not nil, holding msgs already decoded
+// (a nil element is decoded here).
+func (p *Projector) apply(ctx context.Context, msgs []hoso.LedgerEntry, events []*hoso.Event) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	db := p.db
@@ -127,6 +138,9 @@ func (p *Projector) Apply(ctx context.Context, msgs []hoso.LedgerEntry) error {
 	applied := p.applied.Load()
 	for len(msgs) > 0 && msgs[0].Seq <= applied {
 		msgs = msgs[1:]
+		if events != nil {
+			events = events[1:]
+		}
 	}
 	if len(msgs) == 0 {
 		return nil
@@ -136,7 +150,7 @@ func (p *Projector) Apply(ctx context.Context, msgs []hoso.LedgerEntry) error {
 			return &GapError{Want: want, Got: m.Seq}
 		}
 	}
-	b, err := p.fold(ctx, tx, msgs)
+	b, err := p.fold(ctx, tx, msgs, events)
 	if err == nil {
 		err = p.write(ctx, tx, b, msgs[len(msgs)-1])
 	}
@@ -164,6 +178,14 @@ func (p *Projector) Apply(ctx context.Context, msgs []hoso.LedgerEntry) error {
 		}
 	}
 	return nil
+}
+
+// grains is how many grains a batch writes, from the day up.
+func (p *Projector) grains() int {
+	if p.daysOnly {
+		return 1
+	}
+	return 3
 }
 
 // optimizeEvery is how many batches pass between refreshes of the
@@ -266,9 +288,13 @@ type batch struct {
 	units     map[string]time.Time // unit codes (not yet in units_seen) and when one was used
 }
 
-func (p *Projector) fold(ctx context.Context, tx *sql.Tx, msgs []hoso.LedgerEntry) (*batch, error) {
+func (p *Projector) fold(ctx context.Context, tx *sql.Tx, msgs []hoso.LedgerEntry, decoded []*hoso.Event) (*batch, error) {
 	events := make([]*hoso.Event, len(msgs))
 	for i, m := range msgs {
+		if decoded != nil && decoded[i] != nil {
+			events[i] = decoded[i]
+			continue
+		}
 		e, err := m.Event()
 		if err != nil {
 			return nil, err
@@ -509,7 +535,8 @@ func (p *Projector) write(ctx context.Context, tx *sql.Tx, b *batch, last hoso.L
 	g := grains{months: map[int64]int64{}, years: map[int64]int64{}}
 	flows := map[gKey]*flowVals{}
 	for k, v := range b.flows {
-		for grain, period := range g.of(k.day) {
+		periods := g.of(k.day)
+		for grain, period := range periods[:p.grains()] {
 			gk := gKey{grain, period, k.unit, k.proc}
 			acc := flows[gk]
 			if acc == nil {
@@ -532,7 +559,8 @@ func (p *Projector) write(ctx context.Context, tx *sql.Tx, b *batch, last hoso.L
 		if *v == (stockVals{}) {
 			continue
 		}
-		for grain, period := range g.of(k.day) {
+		periods := g.of(k.day)
+		for grain, period := range periods[:p.grains()] {
 			gk := gKey{grain, period, k.unit, k.proc}
 			acc := stocks[gk]
 			if acc == nil {
@@ -552,7 +580,8 @@ func (p *Projector) write(ctx context.Context, tx *sql.Tx, b *batch, last hoso.L
 	}
 	transfers := map[gTrKey]int64{}
 	for k, n := range b.transfers {
-		for grain, period := range g.of(k.day) {
+		periods := g.of(k.day)
+		for grain, period := range periods[:p.grains()] {
 			transfers[gTrKey{grain, period, k.from, k.to, k.proc}] += n
 		}
 	}
@@ -569,138 +598,6 @@ func (p *Projector) write(ctx context.Context, tx *sql.Tx, b *batch, last hoso.L
 		return fmt.Errorf("write applied_seq: %w", err)
 	}
 	return step("meta")
-}
-
-const dossierColumns = `code, state, procedure, channel, receiving_unit, owner, received_at, due,
-	promised_due, overdue_marked, paused_at, resolved_at, outcome, result, closed_at, version, last_at, last_seq`
-
-func writeDossiers(ctx context.Context, tx *sql.Tx, dirty map[string]*hoso.Dossier) error {
-	st, err := tx.PrepareContext(ctx, `INSERT INTO dossiers (`+dossierColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (code) DO UPDATE SET state = excluded.state, procedure = excluded.procedure,
-			channel = excluded.channel, receiving_unit = excluded.receiving_unit, owner = excluded.owner,
-			received_at = excluded.received_at, due = excluded.due, promised_due = excluded.promised_due,
-			overdue_marked = excluded.overdue_marked, paused_at = excluded.paused_at,
-			resolved_at = excluded.resolved_at, outcome = excluded.outcome, result = excluded.result,
-			closed_at = excluded.closed_at, version = excluded.version, last_at = excluded.last_at,
-			last_seq = excluded.last_seq`)
-	if err != nil {
-		return fmt.Errorf("write dossiers: %w", err)
-	}
-	defer st.Close()
-	for _, d := range dirty {
-		if _, err := st.ExecContext(ctx, d.Code, string(d.State), d.Procedure, string(d.Channel),
-			d.ReceivingUnit, d.Owner, d.ReceivedAt.UnixNano(), d.Due.UnixNano(), nanos(d.PromisedDue),
-			d.OverdueMarked, nanos(d.PausedAt), nanos(d.ResolvedAt), string(d.Outcome), string(d.Result),
-			nanos(d.ClosedAt), d.Version, d.LastAt.UnixNano(), int64(d.LastSeq)); err != nil {
-			return fmt.Errorf("write dossier %q: %w", d.Code, err)
-		}
-	}
-	return nil
-}
-
-func nanos(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return t.UnixNano()
-}
-
-func writeFlows(ctx context.Context, tx *sql.Tx, flows map[gKey]*flowVals) error {
-	const set = `received_online = received_online + excluded.received_online,
-		received_direct = received_direct + excluded.received_direct,
-		received_postal = received_postal + excluded.received_postal,
-		resolved_early = resolved_early + excluded.resolved_early,
-		resolved_on_time = resolved_on_time + excluded.resolved_on_time,
-		resolved_late = resolved_late + excluded.resolved_late,
-		withdrawn = withdrawn + excluded.withdrawn`
-	plain, err := tx.PrepareContext(ctx, `INSERT INTO flow (grain, period, unit, received_online, received_direct,
-		received_postal, resolved_early, resolved_on_time, resolved_late, withdrawn)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (grain, period, unit) DO UPDATE SET `+set)
-	if err != nil {
-		return fmt.Errorf("write flow: %w", err)
-	}
-	defer plain.Close()
-	byProc, err := tx.PrepareContext(ctx, `INSERT INTO flow_proc (grain, period, procedure, unit, received_online,
-		received_direct, received_postal, resolved_early, resolved_on_time, resolved_late, withdrawn)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (grain, period, procedure, unit) DO UPDATE SET `+set)
-	if err != nil {
-		return fmt.Errorf("write flow_proc: %w", err)
-	}
-	defer byProc.Close()
-	for k, v := range flows {
-		var err error
-		if k.proc == "" {
-			_, err = plain.ExecContext(ctx, k.grain, k.period, k.unit, v[0], v[1], v[2], v[3], v[4], v[5], v[6])
-		} else {
-			_, err = byProc.ExecContext(ctx, k.grain, k.period, k.proc, k.unit, v[0], v[1], v[2], v[3], v[4], v[5], v[6])
-		}
-		if err != nil {
-			return fmt.Errorf("write flow: %w", err)
-		}
-	}
-	return nil
-}
-
-func writeStocks(ctx context.Context, tx *sql.Tx, stocks map[gKey]*stockVals) error {
-	const set = `open = open + excluded.open, paused = paused + excluded.paused, overdue = overdue + excluded.overdue`
-	plain, err := tx.PrepareContext(ctx, `INSERT INTO stock (grain, period, unit, open, paused, overdue)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (grain, period, unit) DO UPDATE SET `+set)
-	if err != nil {
-		return fmt.Errorf("write stock: %w", err)
-	}
-	defer plain.Close()
-	byProc, err := tx.PrepareContext(ctx, `INSERT INTO stock_proc (grain, period, procedure, unit, open, paused, overdue)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (grain, period, procedure, unit) DO UPDATE SET `+set)
-	if err != nil {
-		return fmt.Errorf("write stock_proc: %w", err)
-	}
-	defer byProc.Close()
-	for k, v := range stocks {
-		if *v == (stockVals{}) {
-			continue
-		}
-		var err error
-		if k.proc == "" {
-			_, err = plain.ExecContext(ctx, k.grain, k.period, k.unit, v[0], v[1], v[2])
-		} else {
-			_, err = byProc.ExecContext(ctx, k.grain, k.period, k.proc, k.unit, v[0], v[1], v[2])
-		}
-		if err != nil {
-			return fmt.Errorf("write stock: %w", err)
-		}
-	}
-	return nil
-}
-
-func writeTransfers(ctx context.Context, tx *sql.Tx, transfers map[gTrKey]int64) error {
-	if len(transfers) == 0 {
-		return nil
-	}
-	plain, err := tx.PrepareContext(ctx, `INSERT INTO transfer (grain, period, from_unit, to_unit, n)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (grain, period, from_unit, to_unit) DO UPDATE SET n = n + excluded.n`)
-	if err != nil {
-		return fmt.Errorf("write transfer: %w", err)
-	}
-	defer plain.Close()
-	byProc, err := tx.PrepareContext(ctx, `INSERT INTO transfer_proc (grain, period, procedure, from_unit, to_unit, n)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (grain, period, procedure, from_unit, to_unit) DO UPDATE SET n = n + excluded.n`)
-	if err != nil {
-		return fmt.Errorf("write transfer_proc: %w", err)
-	}
-	defer byProc.Close()
-	for k, n := range transfers {
-		var err error
-		if k.proc == "" {
-			_, err = plain.ExecContext(ctx, k.grain, k.period, k.from, k.to, n)
-		} else {
-			_, err = byProc.ExecContext(ctx, k.grain, k.period, k.proc, k.from, k.to, n)
-		}
-		if err != nil {
-			return fmt.Errorf("write transfer: %w", err)
-		}
-	}
-	return nil
 }
 
 // stateCache keeps recently used dossier states in two generations:

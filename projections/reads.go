@@ -71,10 +71,11 @@ func (s *Reads) ListDossiers(ctx context.Context, f hoso.DossierFilter) (*hoso.D
 	page := &hoso.DossierPage{Dossiers: []hoso.DossierSummary{}, AsOfSeq: seq}
 	q := ListQuery{State: f.State, DueBefore: f.DueBefore, Cursor: f.Cursor, Limit: f.Limit}
 	if f.Unit != "" {
-		if _, ok := s.Units.At(f.Unit, now); !ok {
+		_, asOf, ok := s.lastStood(f.Unit, now)
+		if !ok {
 			return nil, hoso.FieldErrorf("unit", "unknown unit %q", f.Unit)
 		}
-		if q.Units, err = s.DB.SeenUnits(ctx, s.Units, f.Unit, now); err != nil {
+		if q.Units, err = s.DB.SeenUnits(ctx, s.Units, f.Unit, asOf); err != nil {
 			return nil, err
 		}
 		if len(q.Units) == 0 {
@@ -92,13 +93,33 @@ func (s *Reads) ListDossiers(ctx context.Context, f hoso.DossierFilter) (*hoso.D
 	return page, nil
 }
 
+// lastStood is the unit with code as it stands now or, if it no longer
+// exists, as it last stood, with an instant (noon of its last day) at which
+// the registry shows it so: its subtree is taken as of then.
+func (s *Reads) lastStood(code string, now time.Time) (hoso.Unit, time.Time, bool) {
+	if u, ok := s.Units.At(code, now); ok {
+		return u, now, true
+	}
+	u, ok := newResolver(s.Units, hoso.LocalDate(now)).version(code)
+	if !ok || u.ValidTo == "" {
+		return hoso.Unit{}, time.Time{}, false
+	}
+	end, err := time.ParseInLocation(time.DateOnly, u.ValidTo, hoso.VietnamZone)
+	if err != nil {
+		return hoso.Unit{}, time.Time{}, false
+	}
+	return u, end.Add(-12 * time.Hour), true
+}
+
 // FindUnit returns the unit as it stands now with the backlog of its
 // subtree and of each child's subtree. A dossier counts for the unit that
 // owns it; an owner code that no longer exists counts where its last
-// version stood.
+// version stood. A unit that no longer exists (a district dissolved by the
+// 2025 reform, say) is answered as it last stood, with its children of
+// then, since its dossiers may still be open.
 func (s *Reads) FindUnit(ctx context.Context, code string) (*hoso.UnitView, error) {
 	now := s.now()
-	u, ok := s.Units.At(code, now)
+	u, asOf, ok := s.lastStood(code, now)
 	if !ok {
 		return nil, hoso.Errorf(hoso.ENOTFOUND, "unit %q not found", code)
 	}
@@ -107,13 +128,13 @@ func (s *Reads) FindUnit(ctx context.Context, code string) (*hoso.UnitView, erro
 		return nil, err
 	}
 	view := &hoso.UnitView{UnitBacklog: hoso.UnitBacklog{Unit: u}, Children: []hoso.UnitBacklog{}, AsOfSeq: seq}
-	children := s.Units.Children(code, now)
+	children := s.Units.Children(code, asOf)
 	childIndex := make(map[string]int, len(children))
 	for i, c := range children {
 		childIndex[c.Code] = i
 		view.Children = append(view.Children, hoso.UnitBacklog{Unit: c})
 	}
-	codes, err := s.DB.SeenUnits(ctx, s.Units, code, now)
+	codes, err := s.DB.SeenUnits(ctx, s.Units, code, asOf)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +142,7 @@ func (s *Reads) FindUnit(ctx context.Context, code string) (*hoso.UnitView, erro
 	if err != nil {
 		return nil, err
 	}
-	reg := newResolver(s.Units, hoso.LocalDate(now))
+	reg := newResolver(s.Units, hoso.LocalDate(asOf))
 	for _, r := range rows {
 		b := hoso.Backlog{Open: r.Open(), InDeadline: r.InDeadline, DueSoon: r.DueSoon, Overdue: r.Overdue, Paused: r.Paused}
 		addBacklog(&view.Backlog, b)

@@ -25,16 +25,26 @@ type ReportQuery = hoso.ReportQuery
 
 // Report is the answer of docs/design.md §2 "Reports".
 type Report struct {
-	Unit    string      `json:"unit"`
-	Name    string      `json:"name"`
-	Level   hoso.Level  `json:"level"`
-	By      string      `json:"by"`
-	From    string      `json:"from"`
-	To      string      `json:"to"`
-	AsOfSeq uint64      `json:"as_of_seq"`
-	Rows    []ReportRow `json:"rows"`
-	Total   ReportRow   `json:"total"`
+	Unit    string     `json:"unit"`
+	Name    string     `json:"name"`
+	Level   hoso.Level `json:"level"`
+	By      string     `json:"by"`
+	From    string     `json:"from"`
+	To      string     `json:"to"`
+	AsOfSeq uint64     `json:"as_of_seq"`
+	// Checkpoint is the oldest signed checkpoint whose tree covers
+	// AsOfSeq: every event the report counts is in that signed tree. Nil
+	// until a checkpoint covers it (or without tamper evidence).
+	Checkpoint *hoso.Checkpoint `json:"checkpoint"`
+	Rows       []ReportRow      `json:"rows"`
+	Total      ReportRow        `json:"total"`
 }
+
+// Position is the ledger sequence the report was computed at.
+func (rep *Report) Position() uint64 { return rep.AsOfSeq }
+
+// Attest records the checkpoint the report is consistent with.
+func (rep *Report) Attest(c hoso.Checkpoint) { rep.Checkpoint = &c }
 
 // ReportRow is one unit (or procedure) of a report. For every row and the
 // total: CarriedOver + Received + TransferredIn = Resolved + Withdrawn +
@@ -304,11 +314,29 @@ func (pl *plan) members() string {
 const flowSums = `sum(received_online), sum(received_direct), sum(received_postal),
 	sum(resolved_early), sum(resolved_on_time), sum(resolved_late), sum(withdrawn)`
 
+// inMembers restricts a query to the report's units; with the tables keyed
+// by (grain, unit, period) each unit is one short range per segment.
+const inMembers = ` AND unit IN (SELECT value FROM json_each(?))`
+
+// Transfers are summed in SQL: those that leave the report's units (from
+// the tables' key), those that reach them (from the covering index by
+// to_unit, named: without statistics the planner would scan the key), and,
+// for a report by unit, the pairs inside its units, which the rows they
+// stay inside subtract from both.
+const (
+	fromMembers = ` AND from_unit IN (SELECT value FROM json_each(?))`
+	toMembers   = ` AND to_unit IN (SELECT value FROM json_each(?))`
+	fromOutside = ` AND from_unit NOT IN (SELECT value FROM json_each(?))`
+	toOutside   = ` AND to_unit NOT IN (SELECT value FROM json_each(?))`
+)
+
 func (pl *plan) byUnit(ctx context.Context, tx *sql.Tx) ([]ReportRow, error) {
 	c := make([]counts, len(pl.rows))
 	period := rangeSegments(pl.from, pl.to)
+	m := pl.members()
+	members := []any{m}
 	err := sumSegments(ctx, tx, `SELECT unit, `+flowSums+` FROM flow
-		WHERE grain = ? AND period BETWEEN ? AND ? GROUP BY unit`, period, nil, 1,
+		WHERE grain = ? AND period BETWEEN ? AND ?`+inMembers+` GROUP BY unit`, period, members, 1,
 		func(keys []string, v []int64) {
 			if i, ok := pl.rowOf[keys[0]]; ok {
 				c[i].addFlow(v)
@@ -317,26 +345,30 @@ func (pl *plan) byUnit(ctx context.Context, tx *sql.Tx) ([]ReportRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = sumSegments(ctx, tx, `SELECT from_unit, to_unit, sum(n) FROM transfer
-		WHERE grain = ? AND period BETWEEN ? AND ? GROUP BY from_unit, to_unit`, period, nil, 2,
-		func(keys []string, v []int64) {
-			from, okFrom := pl.rowOf[keys[0]]
-			to, okTo := pl.rowOf[keys[1]]
-			if okFrom && okTo && from == to {
-				return // inside one row
-			}
-			if okFrom {
-				c[from].out += v[0]
-			}
-			if okTo {
-				c[to].in += v[0]
-			}
-		})
-	if err != nil {
-		return nil, err
+	for _, q := range []struct {
+		query string
+		args  []any
+		nkeys int
+		fn    func(keys []string, v []int64)
+	}{
+		{`SELECT from_unit, sum(n) FROM transfer WHERE grain = ? AND period BETWEEN ? AND ?` + fromMembers + ` GROUP BY from_unit`,
+			members, 1, func(keys []string, v []int64) { c[pl.rowOf[keys[0]]].out += v[0] }},
+		{`SELECT to_unit, sum(n) FROM transfer INDEXED BY transfer_to WHERE grain = ? AND period BETWEEN ? AND ?` + toMembers + ` GROUP BY to_unit`,
+			members, 1, func(keys []string, v []int64) { c[pl.rowOf[keys[0]]].in += v[0] }},
+		{`SELECT from_unit, to_unit, sum(n) FROM transfer WHERE grain = ? AND period BETWEEN ? AND ?` + fromMembers + toMembers + ` GROUP BY from_unit, to_unit`,
+			[]any{m, m}, 2, func(keys []string, v []int64) {
+				if from, to := pl.rowOf[keys[0]], pl.rowOf[keys[1]]; from == to {
+					c[from].out -= v[0] // inside one row
+					c[to].in -= v[0]
+				}
+			}},
+	} {
+		if err := sumSegments(ctx, tx, q.query, period, q.args, q.nkeys, q.fn); err != nil {
+			return nil, err
+		}
 	}
 	err = sumSegments(ctx, tx, `SELECT unit, sum(open) FROM stock
-		WHERE grain = ? AND period BETWEEN ? AND ? GROUP BY unit`, prefixSegments(pl.from-1), nil, 1,
+		WHERE grain = ? AND period BETWEEN ? AND ?`+inMembers+` GROUP BY unit`, prefixSegments(pl.from-1), members, 1,
 		func(keys []string, v []int64) {
 			if i, ok := pl.rowOf[keys[0]]; ok {
 				c[i].carried += v[0]
@@ -346,7 +378,7 @@ func (pl *plan) byUnit(ctx context.Context, tx *sql.Tx) ([]ReportRow, error) {
 		return nil, err
 	}
 	err = sumSegments(ctx, tx, `SELECT unit, sum(open), sum(paused), sum(overdue) FROM stock
-		WHERE grain = ? AND period BETWEEN ? AND ? GROUP BY unit`, prefixSegments(pl.to), nil, 1,
+		WHERE grain = ? AND period BETWEEN ? AND ?`+inMembers+` GROUP BY unit`, prefixSegments(pl.to), members, 1,
 		func(keys []string, v []int64) {
 			if i, ok := pl.rowOf[keys[0]]; ok {
 				c[i].open += v[0]
@@ -375,8 +407,8 @@ func (pl *plan) byProcedure(ctx context.Context, tx *sql.Tx) ([]ReportRow, error
 		}
 		return c[proc]
 	}
-	members := []any{pl.members()}
-	const inMembers = ` AND unit IN (SELECT value FROM json_each(?))`
+	m := pl.members()
+	members := []any{m}
 	period := rangeSegments(pl.from, pl.to)
 	err := sumSegments(ctx, tx, `SELECT procedure, `+flowSums+` FROM flow_proc
 		WHERE grain = ? AND period BETWEEN ? AND ?`+inMembers+` GROUP BY procedure`, period, members, 1,
@@ -384,18 +416,15 @@ func (pl *plan) byProcedure(ctx context.Context, tx *sql.Tx) ([]ReportRow, error
 	if err != nil {
 		return nil, err
 	}
-	err = sumSegments(ctx, tx, `SELECT procedure, from_unit, to_unit, sum(n) FROM transfer_proc
-		WHERE grain = ? AND period BETWEEN ? AND ? GROUP BY procedure, from_unit, to_unit`, period, nil, 3,
-		func(keys []string, v []int64) {
-			_, okFrom := pl.rowOf[keys[1]]
-			_, okTo := pl.rowOf[keys[2]]
-			switch {
-			case okFrom && !okTo:
-				get(keys[0]).out += v[0]
-			case okTo && !okFrom:
-				get(keys[0]).in += v[0]
-			}
-		})
+	err = sumSegments(ctx, tx, `SELECT procedure, sum(n) FROM transfer_proc
+		WHERE grain = ? AND period BETWEEN ? AND ?`+fromMembers+toOutside+` GROUP BY procedure`, period, []any{m, m}, 1,
+		func(keys []string, v []int64) { get(keys[0]).out += v[0] })
+	if err != nil {
+		return nil, err
+	}
+	err = sumSegments(ctx, tx, `SELECT procedure, sum(n) FROM transfer_proc INDEXED BY transfer_proc_to
+		WHERE grain = ? AND period BETWEEN ? AND ?`+toMembers+fromOutside+` GROUP BY procedure`, period, []any{m, m}, 1,
+		func(keys []string, v []int64) { get(keys[0]).in += v[0] })
 	if err != nil {
 		return nil, err
 	}

@@ -17,8 +17,8 @@ func (p *Projector) Run(ctx context.Context, store hoso.Ledger) error {
 	p.ledger.Store(&ledgerRef{store})
 	var lastGap uint64
 	for {
-		err := pump(ctx, store, p.AppliedSeq()+1, true, RunBatch, func(msgs []hoso.LedgerEntry) error {
-			return p.Apply(ctx, msgs)
+		err := pump(ctx, store, p.AppliedSeq()+1, true, RunBatch, func(msgs []hoso.LedgerEntry, events []*hoso.Event) error {
+			return p.apply(ctx, msgs, events)
 		})
 		// Rebuild never swaps in a file behind the projection, but should
 		// the file's position ever jump ahead of the reader, read again
@@ -51,19 +51,26 @@ func (p *Projector) CaughtUp(ctx context.Context) error {
 }
 
 // pump reads the stream from seq from and calls apply with batches of up
-// to max messages. Reading runs in its own goroutine so that the next
-// batch arrives while the current one is written. Without follow it
-// returns nil once the messages present at the start are applied.
-func pump(ctx context.Context, store hoso.Ledger, from uint64, follow bool, max int, apply func([]hoso.LedgerEntry) error) error {
+// to max messages and the events they hold. Reading and decoding run in
+// their own goroutine, so that the next batch is read and decoded while the
+// current one is written. An event that does not decode is passed as nil
+// (apply decodes it again and reports the error). Without follow it returns
+// nil once the messages present at the start are applied.
+func pump(ctx context.Context, store hoso.Ledger, from uint64, follow bool, max int, apply func([]hoso.LedgerEntry, []*hoso.Event) error) error {
+	type decoded struct {
+		m hoso.LedgerEntry
+		e *hoso.Event
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	ch := make(chan hoso.LedgerEntry, max)
+	ch := make(chan decoded, max)
 	done := make(chan struct{})
 	var readErr error
 	go func() {
 		defer close(done)
 		readErr = store.Read(ctx, from, follow, func(m hoso.LedgerEntry) error {
+			e, _ := m.Event()
 			select {
-			case ch <- m:
+			case ch <- decoded{m, e}:
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
@@ -74,31 +81,35 @@ func pump(ctx context.Context, store hoso.Ledger, from uint64, follow bool, max 
 		cancel()
 		<-done
 	}()
-	batch := make([]hoso.LedgerEntry, 0, max)
+	msgs := make([]hoso.LedgerEntry, 0, max)
+	events := make([]*hoso.Event, 0, max)
+	add := func(d decoded) {
+		msgs, events = append(msgs, d.m), append(events, d.e)
+	}
 	for {
-		batch = batch[:0]
+		msgs, events = msgs[:0], events[:0]
 		select {
-		case m := <-ch:
-			batch = append(batch, m)
+		case d := <-ch:
+			add(d)
 		case <-done:
 			// The reader stopped: apply what it left in the channel.
-			for len(ch) > 0 && len(batch) < max {
-				batch = append(batch, <-ch)
+			for len(ch) > 0 && len(msgs) < max {
+				add(<-ch)
 			}
-			if len(batch) == 0 {
+			if len(msgs) == 0 {
 				return readErr
 			}
 		}
 	fill:
-		for len(batch) < max {
+		for len(msgs) < max {
 			select {
-			case m := <-ch:
-				batch = append(batch, m)
+			case d := <-ch:
+				add(d)
 			default:
 				break fill
 			}
 		}
-		if err := apply(batch); err != nil {
+		if err := apply(msgs, events); err != nil {
 			return err
 		}
 	}

@@ -168,7 +168,7 @@ func TestRunAndRebuild(t *testing.T) {
 	// A rebuild of the file being served swaps it in under the running
 	// projector, which goes on from the new file's position; events keep
 	// arriving during the rebuild.
-	if err := projections.Rebuild(context.Background(), store, u, path, nil); err != nil {
+	if err := db.Rebuild(context.Background(), store, u, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i, q := range streamQueries {
@@ -187,7 +187,7 @@ func TestRunAndRebuild(t *testing.T) {
 		}
 	}()
 	for range 3 {
-		if err := projections.Rebuild(context.Background(), store, u, path, nil); err != nil {
+		if err := db.Rebuild(context.Background(), store, u, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

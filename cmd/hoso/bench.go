@@ -179,7 +179,7 @@ func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResu
 		return nil, err
 	}
 	_ = raw
-	nc, err := nats.Connect(m.Store.ClientURL())
+	nc, err := nats.Connect(m.Store.ClientURL(), m.Store.LedgerAuth())
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ type importConfig struct {
 	DataDir       string
 	URL           string
 	NATSURL       string
+	NATSNKey      string
 	Batch         int
 	FromLine      int64
 	Rejects       string
@@ -40,6 +41,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory of a ledger that is not running (opened like serve does)")
 	fs.StringVar(&c.URL, "url", "", "send to a running server's HTTP API instead, e.g. http://127.0.0.1:8080")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "send to a running server's NATS ingest service (hoso.ingest) instead")
+	fs.StringVar(&c.NATSNKey, "nats-nkey", "", "NKey seed file of the desk role for --nats-url (DATA/nats-desk.nk on the embedded server)")
 	fs.IntVar(&c.Batch, "batch", c.Batch, "events per batch")
 	fs.Int64Var(&c.FromLine, "from-line", c.FromLine, "resume at this line number (lines before it are skipped)")
 	fs.StringVar(&c.Rejects, "rejects", "", "write every rejected line's number, error and text to this file")
@@ -79,7 +81,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	case c.URL != "" || c.NATSURL != "":
 		var closeFn func()
 		var err error
-		if s, closeFn, err = dial(c.URL, c.NATSURL, c.Timeout); err != nil {
+		if s, closeFn, err = dial(c.URL, c.NATSURL, c.NATSNKey, c.Timeout); err != nil {
 			return err
 		}
 		defer closeFn()

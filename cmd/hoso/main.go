@@ -53,6 +53,7 @@ Usage: hoso COMMAND [flags]
 
 Commands:
   serve     run the ledger: embedded NATS + SQLite, HTTP API, NATS ingest service
+  verify    check the ledger (or a saved dossier proof) against its signed checkpoints
   report    print the on-time and backlog report from the read model: text, csv, xlsx or json
   rebuild   rebuild the read model from the stream (stop the server first)
   bench     measure ingest against raw JetStream in one run, print a Markdown table
@@ -86,6 +87,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runRebuild(ctx, rest, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
+	case "verify":
+		return runVerify(ctx, rest, stdout, stderr)
 	case "simulate":
 		return runSimulate(ctx, rest, stdout, stderr, time.Now)
 	case "import":

@@ -63,7 +63,11 @@ func TestMainEndToEnd(t *testing.T) {
 	}
 
 	// NATS: the same payload shapes through hoso.ingest.
-	nc, err := nats.Connect(m.Store.ClientURL())
+	deskAuth, err := nats.NkeyOptionFromSeed(m.Store.DeskCredentials())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(m.Store.ClientURL(), deskAuth)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,6 +184,7 @@ func runRebuild(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (NATS store and read model)")
 	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "embedded NATS client listen address while rebuilding")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "read the stream from this NATS server or cluster instead of the embedded one")
+	fs.StringVar(&c.NATSCredentials, "nats-creds", c.NATSCredentials, "credentials (.creds or NKey seed file) of the ledger's role on --nats-url")
 	fs.Var((*multiFlag)(&c.UnitFiles), "units", "operator units CSV (repeatable), as given to serve")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: hoso rebuild [flags]\n\nRebuilds <data>/%s from the stream; stop the server first.\n\nFlags (each also read from HOSO_<NAME>):\n", ReadModelFile)
@@ -197,7 +198,8 @@ func runRebuild(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, err := eventstore.Open(ctx, eventstore.Config{DataDir: c.DataDir, URL: c.NATSURL, Listen: c.NATSListen, Logger: log})
+	store, err := eventstore.Open(ctx, eventstore.Config{DataDir: c.DataDir, URL: c.NATSURL, Listen: c.NATSListen, Logger: log,
+		Credentials: c.NATSCredentials})
 	if err != nil {
 		return fmt.Errorf("open the stream (is a server running on %s? stop it first): %w", c.DataDir, err)
 	}

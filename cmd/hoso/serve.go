@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/hoso-ledger/hoso/handlers"
 	"github.com/hoso-ledger/hoso/metrics"
 	"github.com/hoso-ledger/hoso/projections"
+	"github.com/hoso-ledger/hoso/transparency"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -33,6 +35,13 @@ type Config struct {
 	LogLevel        string
 	ShutdownTimeout time.Duration
 
+	// Tamper evidence: the Merkle tree and signed checkpoints.
+	TamperEvidence     bool
+	CheckpointKey      string
+	Origin             string
+	CheckpointEvery    uint64
+	CheckpointInterval time.Duration
+	NATSCredentials    string
 	// DueSoon is the working time before its due from which an open
 	// dossier counts as due soon (listings, backlogs, metrics, alerts).
 	DueSoon time.Duration
@@ -57,7 +66,11 @@ func DefaultConfig() Config {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		ShutdownTimeout: 30 * time.Second,
-		DueSoon:         projections.DefaultDueSoon,
+
+		TamperEvidence:     true,
+		CheckpointEvery:    transparency.DefaultCheckpointEvery,
+		CheckpointInterval: transparency.DefaultCheckpointInterval,
+		DueSoon:            projections.DefaultDueSoon,
 
 		DeadlineInterval: defaultDeadlineInterval,
 		MetricsTimeout:   projections.DefaultScrapeTimeout,
@@ -83,6 +96,7 @@ type Main struct {
 	Ingest   *eventstore.IngestService
 	HTTP     *handlers.Server
 
+	Transparency *transparency.Log
 	// DB is the SQLite read model and Projector what fills it from the
 	// stream, in a goroutine Main owns (see openReadModel).
 	DB        *projections.DB
@@ -124,6 +138,12 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain in-flight requests on SIGTERM")
+	fs.BoolVar(&c.TamperEvidence, "tamper-evidence", c.TamperEvidence, "maintain the Merkle tree and sign checkpoints")
+	fs.StringVar(&c.CheckpointKey, "checkpoint-key", c.CheckpointKey, "checkpoint signing key file (default DATA/checkpoint.key, created on first start)")
+	fs.StringVar(&c.Origin, "origin", c.Origin, "name of this ledger in its checkpoints, used when the key is created (default hoso-<random>)")
+	fs.Uint64Var(&c.CheckpointEvery, "checkpoint-every", c.CheckpointEvery, "sign a checkpoint after this many new events")
+	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", c.CheckpointInterval, "sign a checkpoint at least this often while events arrive")
+	fs.StringVar(&c.NATSCredentials, "nats-creds", c.NATSCredentials, "credentials (.creds or NKey seed file) of the ledger's role on --nats-url")
 	fs.DurationVar(&c.DueSoon, "due-soon", c.DueSoon, "working time before its due from which a dossier is due soon")
 	m.monitoringFlags(fs)
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "preload a simulated year of Hà Nội once, in the background")
@@ -178,9 +198,15 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Store, err = eventstore.Open(ctx, eventstore.Config{
 		DataDir: m.Config.DataDir, URL: m.Config.NATSURL, Listen: m.Config.NATSListen,
 		Replicas: m.Config.Replicas, DuplicateWindow: m.Config.DuplicateWindow, Logger: m.Logger,
+		Credentials: m.Config.NATSCredentials,
 	})
 	if err != nil {
 		return err
+	}
+	if m.Config.TamperEvidence {
+		if err := m.openTransparency(ctx); err != nil {
+			return err
+		}
 	}
 	m.Ingester = eventstore.NewIngester(m.Store, m.Units, m.Calendar, m.Now)
 	m.openMetrics()
@@ -196,10 +222,19 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.HTTP.Logger = m.Logger
 	m.HTTP.Events = m.Events
 	m.HTTP.Dossiers = m.Ingester
+	if m.Transparency != nil {
+		m.HTTP.Proofs = m.Transparency
+	}
 	m.mountReadModel()
 	m.mountMetrics()
+	if err := m.mountDashboard(); err != nil {
+		return err
+	}
 	if err := m.HTTP.Open(); err != nil {
 		return err
+	}
+	if creds := m.Store.DeskCredentials(); creds != "" {
+		m.Logger.Info("NATS desk credentials (request hoso.ingest only): nats --nkey "+creds, "file", creds)
 	}
 	m.Logger.Info("hoso serving", "http", m.HTTP.URL(), "nats", m.Store.ClientURL(),
 		"ingest_subject", eventstore.IngestSubject, "data", m.Config.DataDir)
@@ -229,6 +264,10 @@ func (m *Main) Close() error {
 	}
 	errs = append(errs, m.closeWatcher())
 	errs = append(errs, m.closeReadModel())
+	// After every writer, so that the last checkpoint covers every event.
+	if m.Transparency != nil {
+		errs = append(errs, m.Transparency.Close())
+	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
 	}
@@ -247,6 +286,32 @@ func (m *Main) Serve(ctx context.Context) error {
 		return err
 	}
 	m.Logger.Info("stopped")
+	return nil
+}
+
+// openTransparency loads or creates the checkpoint key and starts the
+// goroutine that keeps the Merkle tree and signs checkpoints.
+func (m *Main) openTransparency(ctx context.Context) error {
+	keyFile := m.Config.CheckpointKey
+	if keyFile == "" {
+		keyFile = filepath.Join(m.Config.DataDir, "checkpoint.key")
+	}
+	key, err := transparency.LoadOrCreateKey(keyFile, m.Config.Origin)
+	if err != nil {
+		return err
+	}
+	m.Transparency = &transparency.Log{
+		Ledger: m.Store, Dossiers: m.Store, Checkpoints: m.Store, Key: key,
+		TreeFile:           filepath.Join(m.Config.DataDir, "tree.hashes"),
+		CheckpointEvery:    m.Config.CheckpointEvery,
+		CheckpointInterval: m.Config.CheckpointInterval,
+		Logger:             m.Logger,
+	}
+	if err := m.Transparency.Open(ctx); err != nil {
+		m.Transparency = nil
+		return err
+	}
+	m.Logger.Info("checkpoints signed; auditors verify them with this key", "verifier_key", key.VerifierKey)
 	return nil
 }
 

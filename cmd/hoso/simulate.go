@@ -23,6 +23,7 @@ type simulateConfig struct {
 	Summary  string
 	URL      string
 	NATSURL  string
+	NATSNKey string
 	Rate     float64
 	Batch    int
 	Timeout  time.Duration
@@ -45,6 +46,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, n
 	fs.StringVar(&c.Summary, "summary", "", "write the simulator's own counts as JSON to this file")
 	fs.StringVar(&c.URL, "url", "", "send to a running server's HTTP API instead of writing NDJSON")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "send to a running server's NATS ingest service instead of writing NDJSON")
+	fs.StringVar(&c.NATSNKey, "nats-nkey", "", "NKey seed file of the desk role for --nats-url (DATA/nats-desk.nk on the embedded server)")
 	fs.Float64Var(&c.Rate, "rate", 0, "target events per second when sending (0: as fast as the ledger answers)")
 	fs.IntVar(&c.Batch, "batch", c.Batch, "events per batch when sending")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "how long one batch may take when sending")
@@ -151,7 +153,7 @@ func simulateWrite(ctx context.Context, g *simulate.Generator, out string, stdou
 // previous run with the same seed): a rejection means the simulation and
 // the ledger disagree, and stops the run.
 func simulateSend(ctx context.Context, g *simulate.Generator, c simulateConfig, stderr io.Writer) (*simulate.Summary, error) {
-	s, closeFn, err := dial(c.URL, c.NATSURL, c.Timeout)
+	s, closeFn, err := dial(c.URL, c.NATSURL, c.NATSNKey, c.Timeout)
 	if err != nil {
 		return nil, err
 	}

@@ -177,12 +177,21 @@ func (p *progress) line(done int64, format string, args ...any) {
 }
 
 // dial returns the sender for a running ledger: HTTP if url is set,
-// otherwise NATS. close releases it.
-func dial(url, natsURL string, timeout time.Duration) (s sender, closeFn func(), err error) {
+// otherwise NATS, authenticated with the NKey seed in nkeyFile if set (the
+// desk role's, DATA/nats-desk.nk on the embedded server). close releases it.
+func dial(url, natsURL, nkeyFile string, timeout time.Duration) (s sender, closeFn func(), err error) {
 	if url != "" {
 		return httpSender{client: &http.Client{Timeout: timeout}, url: url}, func() {}, nil
 	}
-	nc, err := nats.Connect(natsURL, nats.Name("hoso"))
+	opts := []nats.Option{nats.Name("hoso")}
+	if nkeyFile != "" {
+		auth, err := nats.NkeyOptionFromSeed(nkeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("nats-nkey: %w", err)
+		}
+		opts = append(opts, auth)
+	}
+	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("nats-url %s: %w", natsURL, err)
 	}

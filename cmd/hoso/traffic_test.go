@@ -172,7 +172,7 @@ func TestImportToRunningServer(t *testing.T) {
 		t.Fatalf("HTTP import: %v\n%s", err, out)
 	}
 	// Resume over NATS at the first line not yet imported.
-	out, _, err = runCmd(t, ndjson, "import", "--nats-url", m.Store.ClientURL(), "--from-line", itoa(half+1), "-")
+	out, _, err = runCmd(t, ndjson, "import", "--nats-url", m.Store.ClientURL(), "--nats-nkey", m.Store.DeskCredentials(), "--from-line", itoa(half+1), "-")
 	if err != nil || !strings.Contains(out, itoa(len(lines)-half)+" appended, 0 duplicates") {
 		t.Fatalf("NATS import: %v\n%s", err, out)
 	}
@@ -196,7 +196,7 @@ func TestImportToRunningServer(t *testing.T) {
 	// The same run again over NATS: every event is a duplicate, nothing
 	// is appended.
 	_, stderr, err = runCmd(t, "", "simulate", "--unit", "004", "--from", "2024-01-01", "--to", "2024-02-29", "--dossiers", "100",
-		"--seed", "3", "--nats-url", m.Store.ClientURL(), "--batch", "64")
+		"--seed", "3", "--nats-url", m.Store.ClientURL(), "--nats-nkey", m.Store.DeskCredentials(), "--batch", "64")
 	if err != nil || !strings.Contains(stderr, "0 appended, "+strconv.FormatInt(sum.Events, 10)+" duplicates") {
 		t.Fatalf("simulate --nats-url again: %v\n%s", err, stderr)
 	}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath is Debian's chromium. Without it the browser test is skipped,
+// unless CI=true: there a missing browser fails.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium not found with CI=true: install Debian's chromium package (.ci/run does)")
+		}
+		t.Skip("chromium not installed (Debian package chromium); CI=true makes this a failure")
+	}
+	return path
+}
+
+// A supervisor opens the dashboard in a real browser, sees the report's
+// totals, follows a district to its page and finds the overdue dossier.
+func TestDashboardInBrowser(t *testing.T) {
+	browser := chromiumPath(t)
+	m := openMain(t, filepath.Join(t.TempDir(), "data"))
+	// The clock stands at Monday 2024-03-04 10:00 local.
+	code, body := post(t, m, "application/x-ndjson", strings.Join([]string{
+		`{"type":"received","dossier":"LB-OVERDUE-1","unit":"00127","at":"2024-03-01T09:00:00+07:00","procedure":"1.001776","channel":"online","due":"2024-03-01T17:00:00+07:00"}`,
+		`{"type":"received","dossier":"LB-EARLY-2","unit":"00127","at":"2024-03-01T08:00:00+07:00","procedure":"1.001776","channel":"direct","due":"2024-03-05T17:00:00+07:00"}`,
+		`{"type":"resolved","dossier":"LB-EARLY-2","unit":"00127","at":"2024-03-04T09:30:00+07:00"}`,
+		`{"type":"received","dossier":"LB-OPEN-3","unit":"00130","at":"2024-03-04T08:00:00+07:00","procedure":"1.001776","channel":"postal","due":"2024-03-08T17:00:00+07:00"}`,
+	}, "\n"))
+	if code != http.StatusOK || strings.Contains(string(body), `"error"`) {
+		t.Fatalf("events: %d %s", code, body)
+	}
+	waitCaughtUp(t, m)
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(browser),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 1000),
+	)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelTimeout()
+
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(m.HTTP.URL()+"/"),
+		chromedp.WaitVisible(chromedp.CSS("tfoot tr.total")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	h1 := browse(t, ctx, chromedp.Text(chromedp.CSS("h1")))
+	total := browse(t, ctx, chromedp.Text(chromedp.CSS("tfoot tr.total")))
+	shot := browse(t, ctx, chromedp.FullScreenshot(100)) // 100: PNG
+	shotPath := filepath.Join(t.ArtifactDir(), "report.png")
+	if err := os.WriteFile(shotPath, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot of the report page: %s", shotPath)
+	// The busiest province by district, this year so far: carried over 0,
+	// received 3 (1 online, 1 direct, 1 postal), resolved 1 (early),
+	// pending 2 (1 in deadline, 1 overdue).
+	if h1 != "Thành phố Hà Nội" {
+		t.Errorf("h1 %q", h1)
+	}
+	if f := strings.Fields(total); len(f) < 14 || strings.Join(f[:14], " ") != "Tổng cộng 0 3 1 1 1 1 1 0 0 2 1 1" {
+		t.Errorf("totals row %q", total)
+	}
+
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href="/units/004"]`)),
+		chromedp.WaitVisible(chromedp.CSS("section.list")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	location := browse(t, ctx, chromedp.Location())
+	overdue := browse(t, ctx, chromedp.Text(chromedp.CSS("section.list"))) // the first list is the overdue one
+	if !strings.HasSuffix(location, "/units/004") {
+		t.Errorf("followed the unit link to %s", location)
+	}
+	if !strings.Contains(overdue, "Hồ sơ quá hạn") || !strings.Contains(overdue, "LB-OVERDUE-1") || strings.Contains(overdue, "LB-OPEN-3") {
+		t.Errorf("overdue list %q", overdue)
+	}
+}
+
+// browse runs one browser action and answers its result.
+func browse[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

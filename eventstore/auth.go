@@ -1,0 +1,147 @@
+package eventstore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+)
+
+// Credential files of the embedded server's two roles, generated in the data
+// directory on first start (mode 0600). Each holds an NKey user seed, which
+// the nats CLI takes with --nkey.
+const (
+	LedgerKeyFile = "nats-ledger.nk"
+	DeskKeyFile   = "nats-desk.nk"
+)
+
+// DeskPermissions are a desk system's: request the ingest service, discover
+// it (`nats micro ls/info/stats`), and receive the answers on its inbox;
+// nothing else. No JetStream API, no event subjects.
+func DeskPermissions() *server.Permissions {
+	var allow []string
+	allow = append(allow, IngestSubject)
+	for _, verb := range []string{"PING", "INFO", "STATS"} {
+		allow = append(allow, "$SRV."+verb, "$SRV."+verb+"."+ServiceName, "$SRV."+verb+"."+ServiceName+".*")
+	}
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: allow},
+		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+	}
+}
+
+// LedgerPermissions are what the ledger's own role needs on an external
+// cluster (docs/security.md writes them as server configuration): append
+// events and checkpoints, use the JetStream API, serve hoso.ingest and
+// answer its requests. The embedded server's ledger user, the server's
+// owner, has every permission.
+func LedgerPermissions() *server.Permissions {
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{
+			SubjectPrefix + ">", CheckpointSubject, "$JS.API.>", "_INBOX.>",
+		}},
+		Subscribe: &server.SubjectPermission{Allow: []string{IngestSubject, "$SRV.>", "_INBOX.>"}},
+		// Answers to desk systems whose inbox prefix is not _INBOX.
+		Response: &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute},
+	}
+}
+
+// loadOrCreateNKey returns the user key pair stored in path, creating it
+// (0600) when the file does not exist.
+func loadOrCreateNKey(path string) (nkeys.KeyPair, error) {
+	seed, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			return nil, fmt.Errorf("create NATS key %s: %w", path, err)
+		}
+		if seed, err = kp.Seed(); err != nil {
+			return nil, err
+		}
+		if err := writeFileExclusive(path, append(seed, '\n'), 0o600); err != nil {
+			return nil, fmt.Errorf("write NATS key: %w", err)
+		}
+		return kp, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read NATS key: %w", err)
+	}
+	kp, err := nkeys.FromSeed(bytes.TrimSpace(seed))
+	if err != nil {
+		return nil, fmt.Errorf("NATS key %s: %w", path, err)
+	}
+	return kp, nil
+}
+
+// writeFileExclusive creates path with data, failing if it exists, and
+// syncs it so that a crash cannot leave a half-written key.
+func writeFileExclusive(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// serverUsers sets up the embedded server's users: the ledger's own role
+// with every permission and the desk role. It returns the ledger's key pair.
+func serverUsers(dataDir string, opts *server.Options) (nkeys.KeyPair, error) {
+	ledger, err := loadOrCreateNKey(filepath.Join(dataDir, LedgerKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	desk, err := loadOrCreateNKey(filepath.Join(dataDir, DeskKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	ledgerPub, err := ledger.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	deskPub, err := desk.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	opts.Nkeys = []*server.NkeyUser{
+		{Nkey: ledgerPub},
+		{Nkey: deskPub, Permissions: DeskPermissions()},
+	}
+	return ledger, nil
+}
+
+// nkeyOption authenticates a connection with kp.
+func nkeyOption(kp nkeys.KeyPair) (nats.Option, error) {
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	return nats.Nkey(pub, kp.Sign), nil
+}
+
+// credentialsOption authenticates with a file: a .creds file (JWT and seed)
+// or a bare NKey seed.
+func credentialsOption(path string) (nats.Option, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("NATS credentials: %w", err)
+	}
+	if bytes.Contains(b, []byte("BEGIN NATS USER JWT")) {
+		return nats.UserCredentials(path), nil
+	}
+	return nats.NkeyOptionFromSeed(path)
+}

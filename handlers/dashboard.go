@@ -1,0 +1,228 @@
+package handlers
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/hoso-ledger/hoso"
+)
+
+// dashboardFS holds the dashboard's templates and static files, so the
+// binary serves its pages with nothing beside it.
+//
+//go:embed dashboard
+var dashboardFS embed.FS
+
+// Dashboard is the supervisors' web pages: the report of a unit's subtree
+// for a period (GET /), a unit's backlog with its overdue and due-soon
+// dossiers (GET /units/{code}) and one dossier's history
+// (GET /dossiers/{code}). They read the same services as the JSON API, so a
+// page shows what the API answers.
+type Dashboard struct {
+	Reports  hoso.ReportService
+	Lister   hoso.DossierLister
+	Units    hoso.UnitService
+	Dossiers hoso.DossierService
+	Registry *hoso.Units
+	// Now is the clock of the default period; nil is time.Now.
+	Now hoso.Clock
+	// PageSize is the length of each dossier list on a unit's page; 0 is 20.
+	PageSize int
+}
+
+// MountDashboard registers the dashboard's pages and its static files. Every
+// service must be set.
+func (s *Server) MountDashboard(d Dashboard) error {
+	if d.Reports == nil || d.Lister == nil || d.Units == nil || d.Dossiers == nil || d.Registry == nil {
+		return fmt.Errorf("dashboard: every service and the units registry are required")
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return err
+	}
+	static, err := fs.Sub(dashboardFS, "dashboard/static")
+	if err != nil {
+		return err
+	}
+	ds := &dashboard{Dashboard: d, server: s, pages: pages}
+	s.Handle("GET /{$}", http.HandlerFunc(ds.handleReport))
+	s.Handle("GET /units/{code}", http.HandlerFunc(ds.handleUnit))
+	s.Handle("GET /dossiers/{code}", http.HandlerFunc(ds.handleDossier))
+	s.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	return nil
+}
+
+// dashboard is a mounted Dashboard.
+type dashboard struct {
+	Dashboard
+	server *Server
+	pages  map[string]*template.Template
+}
+
+// pageNames are the dashboard's pages; each is base.html plus its own file.
+var pageNames = []string{"report", "unit", "dossier", "error"}
+
+func parsePages() (map[string]*template.Template, error) {
+	pages := make(map[string]*template.Template, len(pageNames))
+	for _, name := range pageNames {
+		t, err := template.New("base.html").Funcs(templateFuncs).
+			ParseFS(dashboardFS, "dashboard/base.html", "dashboard/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("dashboard template %s: %w", name, err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+func (d *dashboard) now() time.Time {
+	if d.Now == nil {
+		return time.Now()
+	}
+	return d.Now()
+}
+
+// render executes a page into a buffer first, so a failing template becomes
+// an error page instead of half an answer.
+func (d *dashboard) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
+	var buf bytes.Buffer
+	if err := d.pages[page].Execute(&buf, data); err != nil {
+		d.server.logger().LogAttrs(r.Context(), slog.LevelError, "render dashboard page",
+			slog.String("page", page), slog.String("path", r.URL.Path), slog.Any("err", err))
+		if page == "error" {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		d.fail(w, r, hoso.Errorf(hoso.EINTERNAL, "internal error"))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("X-Content-Type-Options", "nosniff")
+	// Everything the pages use comes from this server: no scripts, no
+	// frames, no outside fonts.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes()) // a failed write means the client left
+}
+
+// errorPage is what the error page shows.
+type errorPage struct {
+	Title  string
+	Status int
+	Field  string
+	Msg    string
+	Links  []link // where to go instead
+}
+
+// fail answers err as an HTML error page with the status the JSON API would
+// give. Internal causes are logged, never shown.
+func (d *dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := ErrorStatus(err)
+	p := errorPage{Status: status, Msg: hoso.ErrorMessage(err)}
+	var he *hoso.Error
+	if errors.As(err, &he) {
+		p.Field = he.Field
+	}
+	switch status {
+	case http.StatusBadRequest:
+		p.Title = "Tham số không hợp lệ"
+	case http.StatusNotFound:
+		p.Title = "Không tìm thấy"
+	default:
+		p.Title = "Lỗi hệ thống"
+		if status >= http.StatusInternalServerError {
+			d.server.logger().LogAttrs(r.Context(), slog.LevelError, "dashboard request failed",
+				slog.String("path", r.URL.Path), slog.Any("err", err))
+		}
+	}
+	d.render(w, r, status, "error", p)
+}
+
+// reportJSON is the JSON answer of GET /v1/report, which the report page
+// renders: decoding the API's own encoding keeps the page and the API equal
+// without the handlers knowing the read model's types.
+type reportJSON struct {
+	Unit    string      `json:"unit"`
+	Name    string      `json:"name"`
+	Level   hoso.Level  `json:"level"`
+	From    string      `json:"from"`
+	To      string      `json:"to"`
+	AsOfSeq uint64      `json:"as_of_seq"`
+	Rows    []reportRow `json:"rows"`
+	Total   reportRow   `json:"total"`
+}
+
+// reportRow is one row of reportJSON.
+type reportRow struct {
+	Unit              string   `json:"unit"`
+	Name              string   `json:"name"`
+	CarriedOver       int64    `json:"carried_over"`
+	Received          int64    `json:"received"`
+	ReceivedOnline    int64    `json:"received_online"`
+	ReceivedDirect    int64    `json:"received_direct"`
+	ReceivedPostal    int64    `json:"received_postal"`
+	TransferredIn     int64    `json:"transferred_in"`
+	TransferredOut    int64    `json:"transferred_out"`
+	Resolved          int64    `json:"resolved"`
+	ResolvedEarly     int64    `json:"resolved_early"`
+	ResolvedOnTime    int64    `json:"resolved_on_time"`
+	ResolvedLate      int64    `json:"resolved_late"`
+	Withdrawn         int64    `json:"withdrawn"`
+	Pending           int64    `json:"pending"`
+	PendingInDeadline int64    `json:"pending_in_deadline"`
+	PendingOverdue    int64    `json:"pending_overdue"`
+	PendingPaused     int64    `json:"pending_paused"`
+	OnTimeRate        *float64 `json:"on_time_rate"`
+	ResolutionRate    *float64 `json:"resolution_rate"`
+}
+
+// empty reports whether nothing happened to the row's dossiers in the
+// period and none was open at either end.
+func (r *reportRow) empty() bool {
+	return r.CarriedOver == 0 && r.Received == 0 && r.TransferredIn == 0 && r.Pending == 0 &&
+		r.Resolved == 0 && r.Withdrawn == 0 && r.TransferredOut == 0
+}
+
+// report asks for a report and decodes its JSON answer.
+func (d *dashboard) report(r *http.Request, q hoso.ReportQuery) (*reportJSON, error) {
+	table, err := d.Reports.Report(r.Context(), q)
+	if err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(table)
+	if err != nil {
+		return nil, fmt.Errorf("encode report: %w", err)
+	}
+	var rep reportJSON
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return nil, fmt.Errorf("decode report: %w", err)
+	}
+	return &rep, nil
+}
+
+// pageURL builds a dashboard link with the non-empty parameters of kv
+// (name, value pairs).
+func pageURL(path string, kv ...string) string {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			v.Set(kv[i], kv[i+1])
+		}
+	}
+	if len(v) == 0 {
+		return path
+	}
+	return path + "?" + v.Encode()
+}
