@@ -367,31 +367,39 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 // sequence at the time of the call, in order. With follow it goes on with
 // new messages until ctx is done (then it returns ctx.Err()).
 func (s *Store) Read(ctx context.Context, from uint64, follow bool, fn func(hoso.LedgerEntry) error) error {
+	return readStream(ctx, s.stream, from, follow, 4096, fn)
+}
+
+// readStream reads stream with an ordered consumer from seq from: up to its
+// last sequence at the time of the call, or on and on with follow.
+func readStream(ctx context.Context, stream jetstream.Stream, from uint64, follow bool, batch int, fn func(hoso.LedgerEntry) error) error {
+	name := stream.CachedInfo().Config.Name
 	if from == 0 {
 		from = 1
 	}
-	last, err := s.LastSeq(ctx)
+	info, err := stream.Info(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("stream %s: %w", name, err)
 	}
+	last := info.State.LastSeq
 	if !follow && last < from {
 		return nil
 	}
-	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   from,
 	})
 	if err != nil {
-		return fmt.Errorf("read from seq %d: %w", from, err)
+		return fmt.Errorf("read %s from seq %d: %w", name, from, err)
 	}
 	// Without follow, stop at the end even when the last messages were
 	// deleted (an administrator's doing), rather than wait for them.
 	if info := cons.CachedInfo(); !follow && info != nil && info.NumPending == 0 {
 		return nil
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(4096))
+	it, err := cons.Messages(jetstream.PullMaxMessages(batch))
 	if err != nil {
-		return fmt.Errorf("read from seq %d: %w", from, err)
+		return fmt.Errorf("read %s from seq %d: %w", name, from, err)
 	}
 	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
@@ -402,11 +410,11 @@ func (s *Store) Read(ctx context.Context, from uint64, follow bool, fn func(hoso
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("read: %w", err)
+			return fmt.Errorf("read %s: %w", name, err)
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
-			return fmt.Errorf("read: %w", err)
+			return fmt.Errorf("read %s: %w", name, err)
 		}
 		if err := fn(hoso.LedgerEntry{Seq: meta.Sequence.Stream, Time: meta.Timestamp, Data: msg.Data()}); err != nil {
 			return err
