@@ -62,44 +62,9 @@ func (s *Store) ReadCheckpoints(ctx context.Context, fn func(hoso.CheckpointEntr
 	if s.checkpoints == nil {
 		return nil
 	}
-	info, err := s.checkpoints.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", CheckpointStreamName, err)
-	}
-	last := info.State.LastSeq
-	if info.State.Msgs == 0 {
-		return nil
-	}
-	cons, err := s.checkpoints.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return fmt.Errorf("read %s: %w", CheckpointStreamName, err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(256))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", CheckpointStreamName, err)
-	}
-	defer it.Stop()
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("read %s: %w", CheckpointStreamName, err)
-		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return fmt.Errorf("read %s: %w", CheckpointStreamName, err)
-		}
-		if err := fn(hoso.CheckpointEntry{Seq: meta.Sequence.Stream, Note: msg.Data()}); err != nil {
-			return err
-		}
-		if meta.Sequence.Stream >= last {
-			return nil
-		}
-	}
+	return readStream(ctx, s.checkpoints, 1, false, 256, func(e hoso.LedgerEntry) error {
+		return fn(hoso.CheckpointEntry{Seq: e.Seq, Note: e.Data})
+	})
 }
 
 // ReadDossier returns a dossier's entries, exact stored bytes with their

@@ -72,7 +72,7 @@ func (in *Ingester) Append(ctx context.Context, e *hoso.Event) (hoso.AppendResul
 	mu := in.stripe(e.Dossier)
 	mu.Lock()
 	defer mu.Unlock()
-	return in.appendRetrying(ctx, e, 0)
+	return in.appendRetrying(ctx, e, 0, true)
 }
 
 func (in *Ingester) stripe(code string) *sync.Mutex {
@@ -85,10 +85,11 @@ func (in *Ingester) stripeOf(code string) int {
 
 // appendRetrying appends e, holding its dossier's stripe, from the given
 // attempt on: each time another writer wins the dossier it re-reads and
-// re-validates, up to MaxRetries.
-func (in *Ingester) appendRetrying(ctx context.Context, e *hoso.Event, attempt int) (hoso.AppendResult, error) {
+// re-validates, up to MaxRetries. With msgID the publish carries the event's
+// id as JetStream's Msg-Id.
+func (in *Ingester) appendRetrying(ctx context.Context, e *hoso.Event, attempt int, msgID bool) (hoso.AppendResult, error) {
 	for ; ; attempt++ {
-		res, err := in.appendLocked(ctx, e, attempt == 0)
+		res, err := in.appendLocked(ctx, e, attempt == 0, msgID)
 		if !errors.Is(err, errWrongLastSeq) {
 			return res, err
 		}
@@ -133,12 +134,12 @@ func (in *Ingester) prepare(e *hoso.Event) error {
 // the publish expects the dossier's subject to be empty, so JetStream
 // refuses it if the dossier exists after all, and the retry reads it. This
 // saves a round trip per new dossier, the common case of a received event.
-func (in *Ingester) appendLocked(ctx context.Context, e *hoso.Event, optimistic bool) (hoso.AppendResult, error) {
+func (in *Ingester) appendLocked(ctx context.Context, e *hoso.Event, optimistic, msgID bool) (hoso.AppendResult, error) {
 	p, res, err := in.stage(ctx, e, optimistic)
 	if p == nil || err != nil {
 		return res, err
 	}
-	ack, err := in.store.publish(ctx, e.Dossier, e.ID, p.cd.lastSeq, p.data)
+	ack, err := in.store.publish(ctx, e.Dossier, msgIDOf(e, msgID), p.cd.lastSeq, p.data)
 	if err != nil {
 		return hoso.AppendResult{}, err
 	}
@@ -246,6 +247,23 @@ func (in *Ingester) load(ctx context.Context, code string) (*cachedDossier, erro
 // acknowledgement, which is what makes a batch fast; an event whose dossier
 // another writer changed meanwhile is retried on its own.
 func (in *Ingester) AppendBatch(ctx context.Context, events []*hoso.Event) []hoso.BatchResult {
+	return in.appendBatch(ctx, events, true)
+}
+
+// AppendBulk is AppendBatch for loading a history: the same validation, the
+// same per-dossier order and expected last sequence, but no Msg-Id. JetStream
+// keeps every Msg-Id of its duplicate window in memory (about 150 bytes an
+// event), so a bulk load of millions of events through AppendBatch would hold
+// them all for a day, and a restart within the window would read them all
+// back. Without it a re-sent event is still recognised: the dossier's history
+// holds its id, and a publish from stale state fails its expected last
+// sequence, which re-reads that history. What is lost is only the detection
+// of an id reused for another dossier, which the window gave for its length.
+func (in *Ingester) AppendBulk(ctx context.Context, events []*hoso.Event) []hoso.BatchResult {
+	return in.appendBatch(ctx, events, false)
+}
+
+func (in *Ingester) appendBatch(ctx context.Context, events []*hoso.Event, msgID bool) []hoso.BatchResult {
 	results := make([]hoso.BatchResult, len(events))
 	groups := make(map[string][]int)
 	var order []string
@@ -269,7 +287,7 @@ func (in *Ingester) AppendBatch(ctx context.Context, events []*hoso.Event) []hos
 			return results
 		}
 		for start := 0; start < len(idx); start += in.BatchInFlight {
-			in.appendRound(ctx, events, idx[start:min(start+in.BatchInFlight, len(idx))], results)
+			in.appendRound(ctx, events, idx[start:min(start+in.BatchInFlight, len(idx))], results, msgID)
 		}
 	}
 }
@@ -277,7 +295,7 @@ func (in *Ingester) AppendBatch(ctx context.Context, events []*hoso.Event) []hos
 // appendRound appends events[i] for every i of idx, all of different
 // dossiers, holding their stripes (taken in ascending order, so two rounds
 // never deadlock) from validation until the acknowledgement.
-func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx []int, results []hoso.BatchResult) {
+func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx []int, results []hoso.BatchResult, msgID bool) {
 	stripes := make([]int, 0, len(idx))
 	for _, i := range idx {
 		stripes = append(stripes, in.stripeOf(events[i].Dossier))
@@ -306,7 +324,7 @@ func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx [
 			results[i] = hoso.BatchResult{Result: res, Err: err}
 			continue
 		}
-		fut, err := in.store.publishAsync(e.Dossier, e.ID, p.cd.lastSeq, p.data)
+		fut, err := in.store.publishAsync(e.Dossier, msgIDOf(e, msgID), p.cd.lastSeq, p.data)
 		if err != nil {
 			in.cache.drop(e.Dossier)
 			results[i].Err = err
@@ -322,7 +340,7 @@ func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx [
 		case err := <-f.fut.Err():
 			if err = publishError(f.p.e.Dossier, err); errors.Is(err, errWrongLastSeq) {
 				in.cache.drop(f.p.e.Dossier)
-				r.Result, r.Err = in.appendRetrying(ctx, f.p.e, 1)
+				r.Result, r.Err = in.appendRetrying(ctx, f.p.e, 1, msgID)
 				continue
 			}
 			in.cache.drop(f.p.e.Dossier)
@@ -334,6 +352,14 @@ func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx [
 			r.Err = ctx.Err()
 		}
 	}
+}
+
+// msgIDOf is the Msg-Id to publish e with: its id, or none.
+func msgIDOf(e *hoso.Event, msgID bool) string {
+	if msgID {
+		return e.ID
+	}
+	return ""
 }
 
 // FindDossier folds a dossier from the stream.

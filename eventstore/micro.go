@@ -60,6 +60,11 @@ func (s *IngestService) Open(nc *nats.Conn) error {
 		return fmt.Errorf("add NATS service %s: %w", IngestSubject, err)
 	}
 	s.svc = svc
+	// Subscriptions reach the server asynchronously: flush so that once
+	// Open returns, a desk system's request finds the service.
+	if err := nc.Flush(); err != nil {
+		return fmt.Errorf("add NATS service %s: %w", IngestSubject, err)
+	}
 	return nil
 }
 

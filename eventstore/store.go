@@ -264,7 +264,7 @@ var errWrongLastSeq = errors.New("wrong last subject sequence")
 
 // publish appends data as the next event of dossier code, expecting the
 // dossier's last message to be lastSeq (0: no message yet). The id is the
-// Msg-Id for JetStream's deduplication.
+// Msg-Id for JetStream's deduplication; an empty id publishes without one.
 func (s *Store) publish(ctx context.Context, code, id string, lastSeq uint64, data []byte) (*jetstream.PubAck, error) {
 	ack, err := s.js.PublishMsg(ctx, appendMsg(code, id, lastSeq, data))
 	if err != nil {
@@ -286,7 +286,9 @@ func (s *Store) publishAsync(code, id string, lastSeq uint64, data []byte) (jets
 
 func appendMsg(code, id string, lastSeq uint64, data []byte) *nats.Msg {
 	msg := &nats.Msg{Subject: Subject(code), Data: data, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, id)
+	if id != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, id)
+	}
 	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(lastSeq, 10))
 	return msg
 }
@@ -365,31 +367,39 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 // sequence at the time of the call, in order. With follow it goes on with
 // new messages until ctx is done (then it returns ctx.Err()).
 func (s *Store) Read(ctx context.Context, from uint64, follow bool, fn func(hoso.LedgerEntry) error) error {
+	return readStream(ctx, s.stream, from, follow, 4096, fn)
+}
+
+// readStream reads stream with an ordered consumer from seq from: up to its
+// last sequence at the time of the call, or on and on with follow.
+func readStream(ctx context.Context, stream jetstream.Stream, from uint64, follow bool, batch int, fn func(hoso.LedgerEntry) error) error {
+	name := stream.CachedInfo().Config.Name
 	if from == 0 {
 		from = 1
 	}
-	last, err := s.LastSeq(ctx)
+	info, err := stream.Info(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("stream %s: %w", name, err)
 	}
+	last := info.State.LastSeq
 	if !follow && last < from {
 		return nil
 	}
-	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   from,
 	})
 	if err != nil {
-		return fmt.Errorf("read from seq %d: %w", from, err)
+		return fmt.Errorf("read %s from seq %d: %w", name, from, err)
 	}
 	// Without follow, stop at the end even when the last messages were
 	// deleted (an administrator's doing), rather than wait for them.
 	if info := cons.CachedInfo(); !follow && info != nil && info.NumPending == 0 {
 		return nil
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(4096))
+	it, err := cons.Messages(jetstream.PullMaxMessages(batch))
 	if err != nil {
-		return fmt.Errorf("read from seq %d: %w", from, err)
+		return fmt.Errorf("read %s from seq %d: %w", name, from, err)
 	}
 	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
@@ -400,11 +410,11 @@ func (s *Store) Read(ctx context.Context, from uint64, follow bool, fn func(hoso
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("read: %w", err)
+			return fmt.Errorf("read %s: %w", name, err)
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
-			return fmt.Errorf("read: %w", err)
+			return fmt.Errorf("read %s: %w", name, err)
 		}
 		if err := fn(hoso.LedgerEntry{Seq: meta.Sequence.Stream, Time: meta.Timestamp, Data: msg.Data()}); err != nil {
 			return err

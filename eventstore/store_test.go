@@ -447,3 +447,75 @@ func TestBatchAgainstAnotherWriter(t *testing.T) {
 		t.Errorf("stream moved from %d to %d, want nothing", before, got)
 	}
 }
+
+// AppendBulk publishes without Msg-Id, so JetStream's duplicate window
+// holds none of a bulk load's ids; a re-send is still answered as a
+// duplicate from the dossier's history, by a process that has it cached, by
+// a new one, and by one whose view is stale (the case of a lost
+// acknowledgement: the event is stored, the sender does not know it).
+func TestBulkIdempotentWithoutMsgID(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	history := func() []*hoso.Event {
+		return []*hoso.Event{
+			decode(t, received("B1")),
+			decode(t, received("B2")),
+			decode(t, `{"type":"transferred","dossier":"B1","unit":"00127","at":"2024-03-01T10:00:00+07:00","to_unit":"004"}`),
+			decode(t, `{"id":"b2-resolved","type":"resolved","dossier":"B2","unit":"00127","at":"2024-03-01T11:00:00+07:00"}`),
+		}
+	}
+	// stale sees the two dossiers opened; the rest of the history lands
+	// behind its back, so it believes B1 and B2 have one event each.
+	stale := newIngester(t, s)
+	if r := stale.AppendBulk(ctx, history()[:2]); r[0].Err != nil || r[1].Err != nil {
+		t.Fatalf("opening the dossiers: %+v", r)
+	}
+	a := newIngester(t, s)
+	first := a.AppendBulk(ctx, history())
+	for i, r := range first {
+		if r.Err != nil || r.Result.Duplicate != (i < 2) {
+			t.Fatalf("event %d: %+v", i, r)
+		}
+	}
+	loaded := lastSeq(t, s)
+	if loaded != 4 {
+		t.Fatalf("stream at %d after the load, want 4", loaded)
+	}
+	stream, err := s.JetStream().Stream(ctx, eventstore.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= loaded; seq++ {
+		raw, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := raw.Header.Get(jetstream.MsgIDHeader); id != "" {
+			t.Errorf("seq %d carries Msg-Id %q", seq, id)
+		}
+		if raw.Header.Get(jetstream.ExpectedLastSubjSeqHeader) == "" {
+			t.Errorf("seq %d was published without its expected last subject sequence", seq)
+		}
+	}
+
+	for name, in := range map[string]*eventstore.Ingester{"cached": a, "new": newIngester(t, s), "stale": stale} {
+		again := in.AppendBulk(ctx, history())
+		for i, r := range again {
+			if r.Err != nil || !r.Result.Duplicate || r.Result.Seq != first[i].Result.Seq || r.Result.Version != first[i].Result.Version {
+				t.Errorf("%s process, re-sent event %d: %+v, want the duplicate of %+v", name, i, r, first[i].Result)
+			}
+		}
+	}
+	if got := lastSeq(t, s); got != loaded {
+		t.Errorf("stream moved from %d to %d on re-sends", loaded, got)
+	}
+
+	// The same id with other content is still refused, not appended.
+	other := decode(t, `{"id":"b2-resolved","type":"withdrawn","dossier":"B2","unit":"00127","at":"2024-03-01T12:00:00+07:00"}`)
+	if r := newIngester(t, s).AppendBulk(ctx, []*hoso.Event{other}); r[0].Err == nil || hoso.ErrorCode(r[0].Err) != hoso.ECONFLICT {
+		t.Errorf("reused id with other content: %+v, want a conflict", r[0])
+	}
+	if got := lastSeq(t, s); got != loaded {
+		t.Errorf("stream moved from %d to %d on a reused id", loaded, got)
+	}
+}

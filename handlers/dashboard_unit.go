@@ -88,7 +88,7 @@ func (d *dashboard) handleUnit(w http.ResponseWriter, r *http.Request) {
 		for _, ds := range pg.Dossiers {
 			l.list.Items = append(l.list.Items, dossierItem{
 				Code: ds.Code, URL: "/dossiers/" + url.PathEscape(ds.Code), Procedure: ds.Procedure,
-				OwnerName: d.unitName(ds.Owner, now), Received: ds.ReceivedAt, Due: ds.Due,
+				OwnerName: d.unitName(ds.Owner, ds.LastAt), Received: ds.ReceivedAt, Due: ds.Due,
 			})
 		}
 		// Each list's link keeps the other list where it is.
@@ -128,6 +128,10 @@ func renameField(err error, from, to string) error {
 
 // unitName is the unit's name at t, else its last name (a unit merged away
 // by a reform), else its code.
+//
+// Codes are reused (the 2025 reform gave 00118, Phường Ngọc Thụy, to the
+// new Phường Bồ Đề), so a dossier's units are named as they stood when the
+// dossier was last touched, not as the code reads today.
 func (d *dashboard) unitName(code string, t time.Time) string {
 	if u, ok := d.Registry.At(code, t); ok {
 		return u.Name
@@ -212,7 +216,7 @@ func (d *dashboard) handleDossier(w http.ResponseWriter, r *http.Request) {
 	now := d.now()
 	page := dossierPage{
 		Title: "Hồ sơ " + view.Code, Dossier: view.Dossier, Classification: view.Classification,
-		Receiving: d.unitName(view.ReceivingUnit, now), Owner: d.unitName(view.Owner, now),
+		Receiving: d.unitName(view.ReceivingUnit, view.ReceivedAt), Owner: d.unitName(view.Owner, view.LastAt),
 	}
 	if _, ok := d.Registry.At(view.Owner, now); ok {
 		page.OwnerURL = "/units/" + url.PathEscape(view.Owner)

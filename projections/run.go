@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hoso-ledger/hoso"
 )
@@ -109,8 +110,34 @@ func pump(ctx context.Context, store hoso.Ledger, from uint64, follow bool, max 
 				break fill
 			}
 		}
+		if follow && len(msgs) < max {
+			linger(ch, done, max, add, func() int { return len(msgs) })
+		}
 		if err := apply(msgs, events); err != nil {
 			return err
+		}
+	}
+}
+
+// RunLinger is how long a live batch waits for more events once its first
+// has arrived. Single events arriving one by one from many senders are then
+// committed a few dozen to a transaction instead of one each, which costs
+// the read model at most this much freshness.
+const RunLinger = 5 * time.Millisecond
+
+// linger adds what arrives on ch to the batch for up to RunLinger, until
+// the batch holds max or the reader stops.
+func linger[T any](ch <-chan T, done <-chan struct{}, max int, add func(T), size func() int) {
+	timer := time.NewTimer(RunLinger)
+	defer timer.Stop()
+	for size() < max {
+		select {
+		case d := <-ch:
+			add(d)
+		case <-timer.C:
+			return
+		case <-done:
+			return
 		}
 	}
 }

@@ -50,6 +50,12 @@ type benchConfig struct {
 	// many reports are timed for the latency percentiles.
 	Dossiers int
 	Reports  int
+	// Scale, when set, measures only the resident memory of a ledger of
+	// that many dossiers, loaded then restarted (bench_scale.go).
+	Scale       int
+	ScalePhase  string
+	MemoryLimit memoryLimit
+	MemProfile  string
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -64,6 +70,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.DataDir, "data", "", "scratch directory (default: a new temporary one, removed after)")
 	fs.IntVar(&c.Dossiers, "dossiers", 100_000, "simulated dossiers for the rebuild, report and memory figures (1000000, 10000000 for the scale figures)")
 	fs.IntVar(&c.Reports, "reports", 200, "reports timed for the latency percentiles")
+	c.MemoryLimit = memoryLimitAuto
+	fs.IntVar(&c.Scale, "scale", 0, "measure only resident memory: load this many dossiers, restart, serve (e.g. 1000000, 10000000)")
+	fs.StringVar(&c.ScalePhase, "scale-phase", "", "internal: run one phase (load or serve) of --scale in this process")
+	fs.Var(&c.MemoryLimit, "memory-limit", "Go heap limit of the --scale processes, as serve's --memory-limit")
+	fs.StringVar(&c.MemProfile, "memprofile", "", "with --scale: write each phase's Go heap profile to this file, suffixed .load and .serve")
 	if err := parseWithEnvPrefix(fs, args, "HOSO_BENCH_"); err != nil {
 		return err
 	}
@@ -77,6 +88,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer os.RemoveAll(dir)
 		c.DataDir = dir
+	}
+	switch {
+	case c.ScalePhase != "":
+		return benchScalePhase(ctx, c, stdout, stderr)
+	case c.Scale > 0:
+		return benchScale(ctx, c, stdout, stderr)
 	}
 	// The read model first: its memory figure is the process's, before
 	// the ingest measurements add their own streams.
@@ -129,14 +146,20 @@ func human(v float64) string {
 	return strconv.FormatFloat(float64(int64(v+0.5)), 'f', 0, 64)
 }
 
-// benchEvents returns n received events for distinct dossiers, as a desk
-// system would send them, spread over working days of early 2024.
-func benchEvents(prefix string, n int) [][]byte {
-	wards := []string{"00127", "00130", "00133", "00136", "00139", "00145", "00148", "00151"}
+// benchEvents returns n received events for distinct dossiers, as desk
+// systems would send them as they happen: dated in the hour before start at
+// wards of Hà Nội as they stand then, due days later. (Past-due dossiers
+// would set the deadline watcher appending overdue events beside the load.)
+func benchEvents(prefix string, n int, units *hoso.Units, start time.Time) [][]byte {
+	var wards []string
+	for _, u := range units.Descendants("01", hoso.LevelWard, start) {
+		if wards = append(wards, u.Code); len(wards) == 8 {
+			break
+		}
+	}
 	out := make([][]byte, n)
-	base := time.Date(2024, 1, 2, 1, 0, 0, 0, time.UTC)
 	for i := range n {
-		at := base.Add(time.Duration(i%20000) * 37 * time.Second).In(hoso.VietnamZone).Format(time.RFC3339)
+		at := start.Add(-time.Hour + time.Duration(i%3600)*time.Second).In(hoso.VietnamZone).Format(time.RFC3339)
 		out[i] = fmt.Appendf(nil, `{"type":"received","dossier":"%s-%07d","unit":"%s","at":"%s","procedure":"1.001776","channel":"online","days":5}`,
 			prefix, i, wards[i%len(wards)], at)
 	}
@@ -153,6 +176,7 @@ func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResu
 		return nil, err
 	}
 	defer m.Close()
+	start := m.Now()
 	js := m.Store.JetStream()
 	raw, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: "BENCH_RAW", Subjects: []string{"bench.raw.>"}, Storage: jetstream.FileStorage,
@@ -173,19 +197,19 @@ func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResu
 
 	// Raw baselines: the same bytes, the same per-dossier headers.
 	step("raw JetStream async publish")
-	rawAsync, err := rawAsyncPublish(ctx, js, benchEvents("RA", c.Events))
+	rawAsync, err := rawAsyncPublish(ctx, js, benchEvents("RA", c.Events, m.Units, start))
 	if err != nil {
 		return nil, err
 	}
 	step("raw JetStream sync publish, concurrent publishers")
-	rawSync, err := rawSyncPublish(ctx, js, benchEvents("RS", c.Events), c.Senders)
+	rawSync, err := rawSyncPublish(ctx, js, benchEvents("RS", c.Events, m.Units, start), c.Senders)
 	if err != nil {
 		return nil, err
 	}
 
 	step("ingest: HTTP NDJSON batches")
 	httpBatch, err := timeRate(c.Events, func() error {
-		evs := benchEvents("HB", c.Events)
+		evs := benchEvents("HB", c.Events, m.Units, start)
 		for i := 0; i < len(evs); i += c.Batch {
 			body := bytes.Join(evs[i:min(i+c.Batch, len(evs))], []byte("\n"))
 			if err := postBatch(client, m.HTTP.URL(), body); err != nil {
@@ -201,7 +225,7 @@ func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResu
 
 	step("ingest: NATS request NDJSON batches")
 	natsBatch, err := timeRate(c.Events, func() error {
-		evs := benchEvents("NB", c.Events)
+		evs := benchEvents("NB", c.Events, m.Units, start)
 		for i := 0; i < len(evs); i += c.Batch {
 			msg := nats.NewMsg(eventstore.IngestSubject)
 			msg.Header.Set("Content-Type", "application/x-ndjson")
@@ -222,7 +246,7 @@ func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResu
 	results = append(results, benchResult{Name: fmt.Sprintf("ingest, NATS requests with NDJSON batches of %d", c.Batch), Baseline: "JetStream async publish", Value: natsBatch, Base: rawAsync, Unit: "events/s", Rate: true})
 
 	step("ingest: single events over HTTP, concurrent senders")
-	evs := benchEvents("HS", c.Events)
+	evs := benchEvents("HS", c.Events, m.Units, start)
 	httpSingle, err := timeRate(c.Events, func() error {
 		return fanOut(len(evs), c.Senders, func(i int) error { return postOne(client, m.HTTP.URL(), evs[i]) })
 	})
@@ -232,7 +256,7 @@ func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResu
 	results = append(results, benchResult{Name: fmt.Sprintf("ingest, single events over HTTP, %d senders", c.Senders), Baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), Value: httpSingle, Base: rawSync, Unit: "events/s", Rate: true})
 
 	step("ingest: single events over NATS, concurrent senders")
-	evs = benchEvents("NS", c.Events)
+	evs = benchEvents("NS", c.Events, m.Units, start)
 	natsSingle, err := timeRate(c.Events, func() error {
 		return fanOut(len(evs), c.Senders, func(i int) error {
 			reply, err := nc.Request(eventstore.IngestSubject, evs[i], time.Minute)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/hoso-ledger/hoso"
 	"github.com/hoso-ledger/hoso/eventstore"
 )
 
@@ -94,7 +95,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			return err
 		}
 		defer ledger.Close()
-		s = serviceSender{svc: ledger.Ingester}
+		s = serviceSender{svc: bulkIngester{ledger.Ingester}}
 	}
 	var rejects io.Writer = io.Discard
 	if c.Rejects != "" {
@@ -158,6 +159,15 @@ func openLedger(ctx context.Context, m *Main) (*Main, error) {
 	}
 	m.Ingester = eventstore.NewIngester(m.Store, m.Units, m.Calendar, m.Now)
 	return m, nil
+}
+
+// bulkIngester appends batches with AppendBulk: an import into a data
+// directory is a history load, whose ids JetStream need not hold in its
+// duplicate window (the dossiers' histories make re-runs no-ops).
+type bulkIngester struct{ *eventstore.Ingester }
+
+func (b bulkIngester) AppendBatch(ctx context.Context, events []*hoso.Event) []hoso.BatchResult {
+	return b.AppendBulk(ctx, events)
 }
 
 // maxListedRejects bounds the rejected lines printed at the end; --rejects

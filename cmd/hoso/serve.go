@@ -51,6 +51,8 @@ type Config struct {
 	// Demo preloads a simulated year of Hà Nội once (see demo.go).
 	Demo         bool
 	DemoDossiers int
+	// MemoryLimit bounds the Go heap (memlimit.go).
+	MemoryLimit memoryLimit
 }
 
 // DefaultConfig is the embedded default: everything under ./hoso-data.
@@ -73,6 +75,7 @@ func DefaultConfig() Config {
 		DeadlineInterval: defaultDeadlineInterval,
 		MetricsTimeout:   projections.DefaultScrapeTimeout,
 		DemoDossiers:     DefaultDemoDossiers,
+		MemoryLimit:      memoryLimitAuto,
 	}
 }
 
@@ -110,6 +113,8 @@ type Main struct {
 	Watcher    *projections.Watcher
 	demoCancel context.CancelFunc
 	demoWG     sync.WaitGroup
+
+	prevMemoryLimit int64
 }
 
 // NewMain returns a Main with the default configuration.
@@ -143,6 +148,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	m.monitoringFlags(fs)
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "preload a simulated year of Hà Nội once, in the background")
 	fs.IntVar(&c.DemoDossiers, "demo-dossiers", c.DemoDossiers, "dossiers of the demo preload")
+	fs.Var(&c.MemoryLimit, "memory-limit", "Go heap limit: a size (1800MiB), auto (90% of the container's or machine's memory; GOMEMLIMIT wins) or off")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: hoso serve [flags]\n\nFlags (each also read from HOSO_<NAME>):\n")
 		fs.PrintDefaults()
@@ -176,6 +182,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if m.Logger, err = newLogger(os.Stderr, m.Config.LogFormat, m.Config.LogLevel); err != nil {
 			return err
 		}
+	}
+	if err := m.applyMemoryLimit(); err != nil {
+		return err
 	}
 	if m.Units, err = loadUnits(m.Config.UnitFiles); err != nil {
 		return err
@@ -262,6 +271,7 @@ func (m *Main) Close() error {
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
 	}
+	m.restoreMemoryLimit()
 	return errors.Join(errs...)
 }
 
