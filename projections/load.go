@@ -18,14 +18,16 @@ import (
 
 // loader folds a whole stream into a new read model file, for a rebuild.
 // Nobody reads that file before it is complete and a failed rebuild throws
-// it away, so the loader keeps every count in memory for the whole run and
-// writes each row of the file exactly once: a dossier when it reaches a
-// state no event leaves (returned, withdrawn), the open ones and every
-// aggregate row at the end, sorted by the tables' keys. The live projector
-// (Projector.Apply) keeps its per-batch transaction instead.
+// it away, so the loader needs no per-batch transaction: it keeps the
+// counts in memory and writes each row of the file once, sorted by the
+// tables' keys — a dossier when it reaches a state no event leaves
+// (returned, withdrawn), the day and month rows of a month once the stream
+// is past it, and the rest at the end. The live projector (Projector.Apply)
+// keeps its per-batch transaction instead.
 //
-// Memory holds the dossiers not yet returned or withdrawn, and one entry per
-// (unit, procedure, day) that has a count, whatever the number of events.
+// Memory holds the dossiers not yet returned or withdrawn, and one entry
+// per (unit, procedure, day) with a count not yet written, whatever the
+// number of events.
 type loader struct {
 	db    *DB
 	units *hoso.Units
@@ -43,7 +45,7 @@ type loader struct {
 
 	flows, stocks, transfers *aggSet
 	// written is the first day not yet written at the day and month
-	// grains (the first of a month); last is the latest event day seen.
+	// grains (the first of a month); lastDay is the latest event day seen.
 	written, lastDay int32
 	years            map[int32]int32 // day -> its year
 
