@@ -26,11 +26,8 @@ type ReportQuery struct {
 type ReportTable interface {
 	CSV(w io.Writer) error
 	XLSX(w io.Writer) error
-	// Position is the ledger sequence the read model had applied.
-	Position() uint64
-	// Attest records the signed checkpoint the report is consistent with
-	// (one whose tree covers Position).
-	Attest(Checkpoint)
+	// Table is the report's data, to read or to attest with a checkpoint.
+	Table() *Report
 }
 
 // ReportService computes reports from the read model.
@@ -99,4 +96,89 @@ type UnitView struct {
 type UnitService interface {
 	// FindUnit returns the unit with code as it stands now, or ENOTFOUND.
 	FindUnit(ctx context.Context, code string) (*UnitView, error)
+}
+
+// Report is the answer of docs/design.md §2 "Reports": a row per unit of
+// a level (or per procedure) and their total, as of a ledger position.
+type Report struct {
+	Unit    string `json:"unit"`
+	Name    string `json:"name"`
+	Level   Level  `json:"level"`
+	By      string `json:"by"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	AsOfSeq uint64 `json:"as_of_seq"`
+	// Checkpoint is the oldest signed checkpoint whose tree covers
+	// AsOfSeq: every event the report counts is in that signed tree. Nil
+	// until a checkpoint covers it (or without tamper evidence).
+	Checkpoint *Checkpoint `json:"checkpoint"`
+	Rows       []ReportRow `json:"rows"`
+	Total      ReportRow   `json:"total"`
+}
+
+// ReportRow is one unit (or procedure) of a report. For every row and the
+// total: CarriedOver + Received + TransferredIn = Resolved + Withdrawn +
+// TransferredOut + Pending.
+type ReportRow struct {
+	Unit      string `json:"unit,omitempty"`
+	Procedure string `json:"procedure,omitempty"`
+	Name      string `json:"name"`
+
+	CarriedOver       int64    `json:"carried_over"`
+	Received          int64    `json:"received"`
+	ReceivedOnline    int64    `json:"received_online"`
+	ReceivedDirect    int64    `json:"received_direct"`
+	ReceivedPostal    int64    `json:"received_postal"`
+	TransferredIn     int64    `json:"transferred_in"`
+	TransferredOut    int64    `json:"transferred_out"`
+	Resolved          int64    `json:"resolved"`
+	ResolvedEarly     int64    `json:"resolved_early"`
+	ResolvedOnTime    int64    `json:"resolved_on_time"`
+	ResolvedLate      int64    `json:"resolved_late"`
+	Withdrawn         int64    `json:"withdrawn"`
+	Pending           int64    `json:"pending"`
+	PendingInDeadline int64    `json:"pending_in_deadline"`
+	PendingOverdue    int64    `json:"pending_overdue"`
+	PendingPaused     int64    `json:"pending_paused"`
+	OnTimeRate        *float64 `json:"on_time_rate"`
+	ResolutionRate    *float64 `json:"resolution_rate"`
+}
+
+// Balanced reports whether the row satisfies the report's invariant.
+func (r *ReportRow) Balanced() bool {
+	return r.CarriedOver+r.Received+r.TransferredIn == r.Resolved+r.Withdrawn+r.TransferredOut+r.Pending
+}
+
+// Rates recomputes on_time_rate and resolution_rate from the row's counts
+// (never averaged from other rows): nil where the denominator is 0.
+func (r *ReportRow) Rates() {
+	r.OnTimeRate, r.ResolutionRate = nil, nil
+	if r.Resolved > 0 {
+		v := float64(r.ResolvedEarly+r.ResolvedOnTime) / float64(r.Resolved)
+		r.OnTimeRate = &v
+	}
+	if r.Resolved+r.Pending > 0 {
+		v := float64(r.Resolved) / float64(r.Resolved+r.Pending)
+		r.ResolutionRate = &v
+	}
+}
+
+// Add adds o's counts to the row; call Rates after the last.
+func (r *ReportRow) Add(o *ReportRow) {
+	r.CarriedOver += o.CarriedOver
+	r.Received += o.Received
+	r.ReceivedOnline += o.ReceivedOnline
+	r.ReceivedDirect += o.ReceivedDirect
+	r.ReceivedPostal += o.ReceivedPostal
+	r.TransferredIn += o.TransferredIn
+	r.TransferredOut += o.TransferredOut
+	r.Resolved += o.Resolved
+	r.ResolvedEarly += o.ResolvedEarly
+	r.ResolvedOnTime += o.ResolvedOnTime
+	r.ResolvedLate += o.ResolvedLate
+	r.Withdrawn += o.Withdrawn
+	r.Pending += o.Pending
+	r.PendingInDeadline += o.PendingInDeadline
+	r.PendingOverdue += o.PendingOverdue
+	r.PendingPaused += o.PendingPaused
 }

@@ -3,7 +3,6 @@ package handlers
 import (
 	"bytes"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -150,66 +149,20 @@ func (d *dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
 	d.render(w, r, status, "error", p)
 }
 
-// reportJSON is the JSON answer of GET /v1/report, which the report page
-// renders: decoding the API's own encoding keeps the page and the API equal
-// without the handlers knowing the read model's types.
-type reportJSON struct {
-	Unit    string      `json:"unit"`
-	Name    string      `json:"name"`
-	Level   hoso.Level  `json:"level"`
-	From    string      `json:"from"`
-	To      string      `json:"to"`
-	AsOfSeq uint64      `json:"as_of_seq"`
-	Rows    []reportRow `json:"rows"`
-	Total   reportRow   `json:"total"`
-}
-
-// reportRow is one row of reportJSON.
-type reportRow struct {
-	Unit              string   `json:"unit"`
-	Name              string   `json:"name"`
-	CarriedOver       int64    `json:"carried_over"`
-	Received          int64    `json:"received"`
-	ReceivedOnline    int64    `json:"received_online"`
-	ReceivedDirect    int64    `json:"received_direct"`
-	ReceivedPostal    int64    `json:"received_postal"`
-	TransferredIn     int64    `json:"transferred_in"`
-	TransferredOut    int64    `json:"transferred_out"`
-	Resolved          int64    `json:"resolved"`
-	ResolvedEarly     int64    `json:"resolved_early"`
-	ResolvedOnTime    int64    `json:"resolved_on_time"`
-	ResolvedLate      int64    `json:"resolved_late"`
-	Withdrawn         int64    `json:"withdrawn"`
-	Pending           int64    `json:"pending"`
-	PendingInDeadline int64    `json:"pending_in_deadline"`
-	PendingOverdue    int64    `json:"pending_overdue"`
-	PendingPaused     int64    `json:"pending_paused"`
-	OnTimeRate        *float64 `json:"on_time_rate"`
-	ResolutionRate    *float64 `json:"resolution_rate"`
-}
-
-// empty reports whether nothing happened to the row's dossiers in the
+// emptyRow reports whether nothing happened to the row's dossiers in the
 // period and none was open at either end.
-func (r *reportRow) empty() bool {
+func emptyRow(r *hoso.ReportRow) bool {
 	return r.CarriedOver == 0 && r.Received == 0 && r.TransferredIn == 0 && r.Pending == 0 &&
 		r.Resolved == 0 && r.Withdrawn == 0 && r.TransferredOut == 0
 }
 
-// report asks for a report and decodes its JSON answer.
-func (d *dashboard) report(r *http.Request, q hoso.ReportQuery) (*reportJSON, error) {
+// report asks for a report: the same table the API answers.
+func (d *dashboard) report(r *http.Request, q hoso.ReportQuery) (*hoso.Report, error) {
 	table, err := d.Reports.Report(r.Context(), q)
 	if err != nil {
 		return nil, err
 	}
-	data, err := json.Marshal(table)
-	if err != nil {
-		return nil, fmt.Errorf("encode report: %w", err)
-	}
-	var rep reportJSON
-	if err := json.Unmarshal(data, &rep); err != nil {
-		return nil, fmt.Errorf("decode report: %w", err)
-	}
-	return &rep, nil
+	return table.Table(), nil
 }
 
 // pageURL builds a dashboard link with the non-empty parameters of kv

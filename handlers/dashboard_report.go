@@ -37,8 +37,8 @@ type reportPage struct {
 	Levels    []option
 	Quick     []link
 	Crumbs    []link
-	Rows      []reportRow
-	Total     reportRow
+	Rows      []hoso.ReportRow
+	Total     hoso.ReportRow
 	AsOfSeq   uint64
 	CSV, XLSX string
 	UnitPage  string // the scope's drill-down, "" for the whole country
@@ -130,7 +130,7 @@ func (d *dashboard) handleReport(w http.ResponseWriter, r *http.Request) {
 	page.CSV = "/v1/report?" + export.Encode()
 	export.Set("format", "xlsx")
 	page.XLSX = "/v1/report?" + export.Encode()
-	if !page.NoRows && rep.Total.empty() {
+	if !page.NoRows && emptyRow(&rep.Total) {
 		page.Quiet = true
 		if page.Latest, err = d.latestYear(r, unit, p["level"], today); err != nil {
 			d.fail(w, r, err)
@@ -165,7 +165,7 @@ func (d *dashboard) latestYear(r *http.Request, unit, level string, today time.T
 		if err != nil {
 			return nil, err
 		}
-		if !rep.Total.empty() {
+		if !emptyRow(&rep.Total) {
 			return &link{Label: "Năm " + from.Format("2006"), URL: reportURL(unit, level, day(from), day(to))}, nil
 		}
 	}

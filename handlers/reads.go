@@ -118,8 +118,8 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request, reports ho
 	if s.Proofs != nil {
 		// No checkpoint covers the newest events yet: the report answers
 		// without one rather than waiting for the next.
-		if cp, err := s.Proofs.CheckpointAtOrAfter(r.Context(), rep.Position()); err == nil {
-			rep.Attest(cp)
+		if cp, err := s.Proofs.CheckpointAtOrAfter(r.Context(), rep.Table().AsOfSeq); err == nil {
+			rep.Table().Checkpoint = &cp
 		} else if hoso.ErrorCode(err) != hoso.ENOTFOUND {
 			s.Error(w, r, err)
 			return

@@ -128,7 +128,7 @@ func TestReportEndpoint(t *testing.T) {
 	if rep.Unit != "004" || rep.Level != hoso.LevelWard || rep.AsOfSeq != 7 || len(rep.Rows) < 2 {
 		t.Fatalf("report %s", body)
 	}
-	rows := map[string]projections.ReportRow{}
+	rows := map[string]hoso.ReportRow{}
 	for _, r := range rep.Rows {
 		if !r.Balanced() {
 			t.Errorf("row %s does not balance: %+v", r.Unit, r)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 
+	"github.com/hoso-ledger/hoso"
 	"github.com/xuri/excelize/v2"
 )
 
@@ -23,7 +24,7 @@ const (
 // formColumn is one numbered column of the form.
 type formColumn struct {
 	header string // the column's own header
-	value  func(r *ReportRow) int64
+	value  func(r *hoso.ReportRow) int64
 }
 
 // formColumns are columns (3) to (17); (1) STT and (2) the row's name come
@@ -31,21 +32,21 @@ type formColumn struct {
 // stopped, so that (11) = (12) + (13) as on the form; (17) shows how many
 // of (11) are paused.
 var formColumns = []formColumn{
-	{"Tổng số hồ sơ nhận giải quyết", func(r *ReportRow) int64 { return r.Received + r.CarriedOver }},
-	{"Trực tuyến", func(r *ReportRow) int64 { return r.ReceivedOnline }},
-	{"Trực tiếp, dịch vụ bưu chính", func(r *ReportRow) int64 { return r.ReceivedDirect + r.ReceivedPostal }},
-	{"Từ kỳ trước chuyển sang", func(r *ReportRow) int64 { return r.CarriedOver }},
-	{"Tổng số hồ sơ đã giải quyết", func(r *ReportRow) int64 { return r.Resolved }},
-	{"Trả trước hạn", func(r *ReportRow) int64 { return r.ResolvedEarly }},
-	{"Trả đúng thời hạn", func(r *ReportRow) int64 { return r.ResolvedOnTime }},
-	{"Trả quá hạn", func(r *ReportRow) int64 { return r.ResolvedLate }},
-	{"Tổng số hồ sơ đang giải quyết", func(r *ReportRow) int64 { return r.Pending }},
-	{"Chưa đến hạn", func(r *ReportRow) int64 { return r.PendingInDeadline + r.PendingPaused }},
-	{"Quá hạn", func(r *ReportRow) int64 { return r.PendingOverdue }},
-	{"Nhận chuyển đến", func(r *ReportRow) int64 { return r.TransferredIn }},
-	{"Chuyển đi", func(r *ReportRow) int64 { return r.TransferredOut }},
-	{"Rút hồ sơ", func(r *ReportRow) int64 { return r.Withdrawn }},
-	{"Trong đó tạm dừng chờ bổ sung", func(r *ReportRow) int64 { return r.PendingPaused }},
+	{"Tổng số hồ sơ nhận giải quyết", func(r *hoso.ReportRow) int64 { return r.Received + r.CarriedOver }},
+	{"Trực tuyến", func(r *hoso.ReportRow) int64 { return r.ReceivedOnline }},
+	{"Trực tiếp, dịch vụ bưu chính", func(r *hoso.ReportRow) int64 { return r.ReceivedDirect + r.ReceivedPostal }},
+	{"Từ kỳ trước chuyển sang", func(r *hoso.ReportRow) int64 { return r.CarriedOver }},
+	{"Tổng số hồ sơ đã giải quyết", func(r *hoso.ReportRow) int64 { return r.Resolved }},
+	{"Trả trước hạn", func(r *hoso.ReportRow) int64 { return r.ResolvedEarly }},
+	{"Trả đúng thời hạn", func(r *hoso.ReportRow) int64 { return r.ResolvedOnTime }},
+	{"Trả quá hạn", func(r *hoso.ReportRow) int64 { return r.ResolvedLate }},
+	{"Tổng số hồ sơ đang giải quyết", func(r *hoso.ReportRow) int64 { return r.Pending }},
+	{"Chưa đến hạn", func(r *hoso.ReportRow) int64 { return r.PendingInDeadline + r.PendingPaused }},
+	{"Quá hạn", func(r *hoso.ReportRow) int64 { return r.PendingOverdue }},
+	{"Nhận chuyển đến", func(r *hoso.ReportRow) int64 { return r.TransferredIn }},
+	{"Chuyển đi", func(r *hoso.ReportRow) int64 { return r.TransferredOut }},
+	{"Rút hồ sơ", func(r *hoso.ReportRow) int64 { return r.Withdrawn }},
+	{"Trong đó tạm dừng chờ bổ sung", func(r *hoso.ReportRow) int64 { return r.PendingPaused }},
 }
 
 func (rep *Report) rowLabel() string {
@@ -80,7 +81,7 @@ func (rep *Report) CSV(w io.Writer) error {
 	if err := cw.Write(header); err != nil {
 		return err
 	}
-	line := func(stt, name, code string, r *ReportRow) error {
+	line := func(stt, name, code string, r *hoso.ReportRow) error {
 		rec := []string{stt, name}
 		for _, c := range formColumns {
 			rec = append(rec, strconv.FormatInt(c.value(r), 10))
@@ -89,7 +90,7 @@ func (rep *Report) CSV(w io.Writer) error {
 	}
 	for i := range rep.Rows {
 		r := &rep.Rows[i]
-		if err := line(strconv.Itoa(i+1), r.Name, r.key(), r); err != nil {
+		if err := line(strconv.Itoa(i+1), r.Name, rowKey(r), r); err != nil {
 			return err
 		}
 	}
@@ -173,7 +174,7 @@ func (rep *Report) XLSX(w io.Writer) error {
 	}
 
 	row := hn + 1
-	put := func(stt any, name string, r *ReportRow) {
+	put := func(stt any, name string, r *hoso.ReportRow) {
 		set(1, row, stt)
 		set(2, row, name)
 		for i, c := range formColumns {
@@ -248,7 +249,7 @@ func (rep *Report) Text(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "%s, %s by %s, %s to %s, as of seq %d\n", scope, rep.Level, rep.By, rep.From, rep.To, rep.AsOfSeq)
 	fmt.Fprintln(tw, "code\tname\tcarried\treceived\tonline\tdirect\tpostal\tin\tout\tresolved\tearly\ton time\tlate\twithdrawn\tpending\tin deadline\toverdue\tpaused\ton-time %\tresolved %\t")
-	line := func(code, name string, r *ReportRow) {
+	line := func(code, name string, r *hoso.ReportRow) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n",
 			code, name, r.CarriedOver, r.Received, r.ReceivedOnline, r.ReceivedDirect, r.ReceivedPostal,
 			r.TransferredIn, r.TransferredOut, r.Resolved, r.ResolvedEarly, r.ResolvedOnTime, r.ResolvedLate,
@@ -256,7 +257,7 @@ func (rep *Report) Text(w io.Writer) error {
 			percent(r.OnTimeRate), percent(r.ResolutionRate))
 	}
 	for i := range rep.Rows {
-		line(rep.Rows[i].key(), rep.Rows[i].Name, &rep.Rows[i])
+		line(rowKey(&rep.Rows[i]), rep.Rows[i].Name, &rep.Rows[i])
 	}
 	line("", totalName, &rep.Total)
 	return tw.Flush()

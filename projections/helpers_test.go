@@ -234,7 +234,7 @@ func genHistory(t *rapid.T) []*hoso.Event {
 // naiveReport computes a report straight from the events, by the
 // definitions of docs/design.md §2: fold each dossier to the start of from and
 // to the end of to, and walk its events inside the period.
-func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (rows []projections.ReportRow, total projections.ReportRow) {
+func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (rows []hoso.ReportRow, total hoso.ReportRow) {
 	t.Helper()
 	u, _ := registry(t)
 	from, err := time.ParseInLocation(time.DateOnly, q.From, hoso.VietnamZone)
@@ -285,8 +285,8 @@ func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (r
 		byDossier[e.Dossier] = append(byDossier[e.Dossier], e)
 	}
 	byProc := q.By == projections.ByProcedure
-	acc := map[string]*projections.ReportRow{}
-	row := func(code, proc string) *projections.ReportRow {
+	acc := map[string]*hoso.ReportRow{}
+	row := func(code, proc string) *hoso.ReportRow {
 		i := rowOf(code)
 		if i < 0 {
 			return nil
@@ -296,7 +296,7 @@ func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (r
 			k = proc
 		}
 		if acc[k] == nil {
-			acc[k] = &projections.ReportRow{}
+			acc[k] = &hoso.ReportRow{}
 		}
 		return acc[k]
 	}
@@ -385,7 +385,7 @@ func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (r
 	if byProc {
 		var procs []string
 		for p, r := range acc {
-			if *r != (projections.ReportRow{}) {
+			if *r != (hoso.ReportRow{}) {
 				procs = append(procs, p)
 			}
 		}
@@ -397,7 +397,7 @@ func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (r
 		}
 	} else {
 		for _, x := range rowUnits {
-			r := projections.ReportRow{}
+			r := hoso.ReportRow{}
 			if acc[x.Code] != nil {
 				r = *acc[x.Code]
 			}
@@ -430,7 +430,7 @@ func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (r
 	return rows, total
 }
 
-func naiveRates(r *projections.ReportRow) {
+func naiveRates(r *hoso.ReportRow) {
 	if r.Resolved > 0 {
 		v := float64(r.ResolvedEarly+r.ResolvedOnTime) / float64(r.Resolved)
 		r.OnTimeRate = &v
@@ -478,7 +478,7 @@ func checkReport(t rapid.TB, db *projections.DB, events []*hoso.Event, q project
 	return rep
 }
 
-func sameRow(a, b projections.ReportRow) bool {
+func sameRow(a, b hoso.ReportRow) bool {
 	eq := func(x, y *float64) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
 	if !eq(a.OnTimeRate, b.OnTimeRate) || !eq(a.ResolutionRate, b.ResolutionRate) {
 		return false
@@ -487,7 +487,7 @@ func sameRow(a, b projections.ReportRow) bool {
 	return a == b
 }
 
-func fmtRow(r projections.ReportRow) string {
+func fmtRow(r hoso.ReportRow) string {
 	rate := func(p *float64) string {
 		if p == nil {
 			return "nil"

@@ -23,68 +23,21 @@ const CountryName = "Toàn quốc"
 // ReportQuery selects a report; see hoso.ReportQuery.
 type ReportQuery = hoso.ReportQuery
 
-// Report is the answer of docs/design.md §2 "Reports".
+// Report is a computed report (hoso.Report) that renders itself as CSV, as
+// the official form in XLSX, and as text for a terminal.
 type Report struct {
-	Unit    string     `json:"unit"`
-	Name    string     `json:"name"`
-	Level   hoso.Level `json:"level"`
-	By      string     `json:"by"`
-	From    string     `json:"from"`
-	To      string     `json:"to"`
-	AsOfSeq uint64     `json:"as_of_seq"`
-	// Checkpoint is the oldest signed checkpoint whose tree covers
-	// AsOfSeq: every event the report counts is in that signed tree. Nil
-	// until a checkpoint covers it (or without tamper evidence).
-	Checkpoint *hoso.Checkpoint `json:"checkpoint"`
-	Rows       []ReportRow      `json:"rows"`
-	Total      ReportRow        `json:"total"`
+	hoso.Report
 }
 
-// Position is the ledger sequence the report was computed at.
-func (rep *Report) Position() uint64 { return rep.AsOfSeq }
+// Table is the report's data.
+func (rep *Report) Table() *hoso.Report { return &rep.Report }
 
-// Attest records the checkpoint the report is consistent with.
-func (rep *Report) Attest(c hoso.Checkpoint) { rep.Checkpoint = &c }
-
-// ReportRow is one unit (or procedure) of a report. For every row and the
-// total: CarriedOver + Received + TransferredIn = Resolved + Withdrawn +
-// TransferredOut + Pending.
-type ReportRow struct {
-	Unit      string `json:"unit,omitempty"`
-	Procedure string `json:"procedure,omitempty"`
-	Name      string `json:"name"`
-
-	CarriedOver       int64    `json:"carried_over"`
-	Received          int64    `json:"received"`
-	ReceivedOnline    int64    `json:"received_online"`
-	ReceivedDirect    int64    `json:"received_direct"`
-	ReceivedPostal    int64    `json:"received_postal"`
-	TransferredIn     int64    `json:"transferred_in"`
-	TransferredOut    int64    `json:"transferred_out"`
-	Resolved          int64    `json:"resolved"`
-	ResolvedEarly     int64    `json:"resolved_early"`
-	ResolvedOnTime    int64    `json:"resolved_on_time"`
-	ResolvedLate      int64    `json:"resolved_late"`
-	Withdrawn         int64    `json:"withdrawn"`
-	Pending           int64    `json:"pending"`
-	PendingInDeadline int64    `json:"pending_in_deadline"`
-	PendingOverdue    int64    `json:"pending_overdue"`
-	PendingPaused     int64    `json:"pending_paused"`
-	OnTimeRate        *float64 `json:"on_time_rate"`
-	ResolutionRate    *float64 `json:"resolution_rate"`
-}
-
-// key is the row's unit or procedure code.
-func (r *ReportRow) key() string {
+// rowKey is the row's unit or procedure code.
+func rowKey(r *hoso.ReportRow) string {
 	if r.Procedure != "" {
 		return r.Procedure
 	}
 	return r.Unit
-}
-
-// Balanced reports whether the row satisfies the report's invariant.
-func (r *ReportRow) Balanced() bool {
-	return r.CarriedOver+r.Received+r.TransferredIn == r.Resolved+r.Withdrawn+r.TransferredOut+r.Pending
 }
 
 // counts are a row's raw sums, before the derived fields.
@@ -101,7 +54,7 @@ func (c *counts) addFlow(v []int64) {
 	}
 }
 
-func (c *counts) row(r *ReportRow) {
+func (c *counts) row(r *hoso.ReportRow) {
 	f := c.flow
 	r.CarriedOver = c.carried
 	r.ReceivedOnline, r.ReceivedDirect, r.ReceivedPostal = f[fOnline], f[fDirect], f[fPostal]
@@ -114,38 +67,7 @@ func (c *counts) row(r *ReportRow) {
 	r.PendingPaused = c.paused
 	r.PendingOverdue = c.overdue
 	r.PendingInDeadline = c.open - c.paused - c.overdue
-	r.rates()
-}
-
-func (r *ReportRow) rates() {
-	r.OnTimeRate, r.ResolutionRate = nil, nil
-	if r.Resolved > 0 {
-		v := float64(r.ResolvedEarly+r.ResolvedOnTime) / float64(r.Resolved)
-		r.OnTimeRate = &v
-	}
-	if r.Resolved+r.Pending > 0 {
-		v := float64(r.Resolved) / float64(r.Resolved+r.Pending)
-		r.ResolutionRate = &v
-	}
-}
-
-func (r *ReportRow) add(o *ReportRow) {
-	r.CarriedOver += o.CarriedOver
-	r.Received += o.Received
-	r.ReceivedOnline += o.ReceivedOnline
-	r.ReceivedDirect += o.ReceivedDirect
-	r.ReceivedPostal += o.ReceivedPostal
-	r.TransferredIn += o.TransferredIn
-	r.TransferredOut += o.TransferredOut
-	r.Resolved += o.Resolved
-	r.ResolvedEarly += o.ResolvedEarly
-	r.ResolvedOnTime += o.ResolvedOnTime
-	r.ResolvedLate += o.ResolvedLate
-	r.Withdrawn += o.Withdrawn
-	r.Pending += o.Pending
-	r.PendingInDeadline += o.PendingInDeadline
-	r.PendingOverdue += o.PendingOverdue
-	r.PendingPaused += o.PendingPaused
+	r.Rates()
 }
 
 func (c counts) zero() bool { return c == counts{} }
@@ -155,7 +77,7 @@ type plan struct {
 	q         ReportQuery
 	from, to  int64
 	scopeName string
-	rows      []ReportRow
+	rows      []hoso.ReportRow
 	rowOf     map[string]int // seen unit code -> index in rows
 	reg       *resolver
 }
@@ -193,10 +115,10 @@ func (db *DB) Report(ctx context.Context, units *hoso.Units, q ReportQuery) (*Re
 	if err := pl.mapUnits(ctx, tx, db); err != nil {
 		return nil, err
 	}
-	rep := &Report{
+	rep := &Report{hoso.Report{
 		Unit: pl.q.Unit, Name: pl.scopeName, Level: pl.q.Level, By: pl.q.By,
 		From: formatDay(pl.from), To: formatDay(pl.to), AsOfSeq: seq,
-	}
+	}}
 	if pl.q.By == ByProcedure {
 		rep.Rows, err = pl.byProcedure(ctx, tx)
 	} else {
@@ -206,13 +128,13 @@ func (db *DB) Report(ctx context.Context, units *hoso.Units, q ReportQuery) (*Re
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	if rep.Rows == nil {
-		rep.Rows = []ReportRow{} // "rows": [], not null
+		rep.Rows = []hoso.ReportRow{} // "rows": [], not null
 	}
 	rep.Total.Name = totalName
 	for i := range rep.Rows {
-		rep.Total.add(&rep.Rows[i])
+		rep.Total.Add(&rep.Rows[i])
 	}
-	rep.Total.rates()
+	rep.Total.Rates()
 	return rep, nil
 }
 
@@ -268,7 +190,7 @@ func newPlan(units *hoso.Units, q ReportQuery) (*plan, error) {
 		return nil, hoso.FieldErrorf("level", "%s is above unit %q, a %s", q.Level, q.Unit, scopeLevel)
 	}
 	for _, u := range reg.descendants(q.Unit, pl.q.Level) {
-		pl.rows = append(pl.rows, ReportRow{Unit: u.Code, Name: u.Name})
+		pl.rows = append(pl.rows, hoso.ReportRow{Unit: u.Code, Name: u.Name})
 	}
 	return pl, nil
 }
@@ -329,7 +251,7 @@ const (
 	toOutside   = ` AND to_unit NOT IN (SELECT value FROM json_each(?))`
 )
 
-func (pl *plan) byUnit(ctx context.Context, tx *sql.Tx) ([]ReportRow, error) {
+func (pl *plan) byUnit(ctx context.Context, tx *sql.Tx) ([]hoso.ReportRow, error) {
 	c := make([]counts, len(pl.rows))
 	period := rangeSegments(pl.from, pl.to)
 	m := pl.members()
@@ -398,7 +320,7 @@ func (pl *plan) byUnit(ctx context.Context, tx *sql.Tx) ([]ReportRow, error) {
 // byProcedure has one row per procedure with anything to count among the
 // dossiers of the report's units; a transfer counts when it crosses the
 // border of those units.
-func (pl *plan) byProcedure(ctx context.Context, tx *sql.Tx) ([]ReportRow, error) {
+func (pl *plan) byProcedure(ctx context.Context, tx *sql.Tx) ([]hoso.ReportRow, error) {
 	c := map[string]*counts{}
 	get := func(proc string) *counts {
 		if c[proc] == nil {
@@ -451,9 +373,9 @@ func (pl *plan) byProcedure(ctx context.Context, tx *sql.Tx) ([]ReportRow, error
 		}
 	}
 	sort.Strings(procs)
-	rows := make([]ReportRow, len(procs))
+	rows := make([]hoso.ReportRow, len(procs))
 	for i, proc := range procs {
-		rows[i] = ReportRow{Procedure: proc, Name: proc}
+		rows[i] = hoso.ReportRow{Procedure: proc, Name: proc}
 		c[proc].row(&rows[i])
 	}
 	return rows, nil

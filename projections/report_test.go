@@ -192,7 +192,7 @@ func TestReportTransfers(t *testing.T) {
 	}
 	q := projections.ReportQuery{Unit: "004", Level: hoso.LevelWard, From: "2020-05-01", To: "2020-05-31"}
 	rep := checkReport(t, db, events, q)
-	rows := map[string]projections.ReportRow{}
+	rows := map[string]hoso.ReportRow{}
 	for _, r := range rep.Rows {
 		rows[r.Unit] = r
 	}
@@ -278,13 +278,13 @@ func TestReportUnitChanges(t *testing.T) {
 	if err := projections.NewProjector(db, u).Apply(context.Background(), toMsgs(t, events)); err != nil {
 		t.Fatal(err)
 	}
-	report := func(q projections.ReportQuery) map[string]projections.ReportRow {
+	report := func(q projections.ReportQuery) map[string]hoso.ReportRow {
 		t.Helper()
 		rep, err := db.Report(context.Background(), u, q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows := map[string]projections.ReportRow{}
+		rows := map[string]hoso.ReportRow{}
 		for _, r := range rep.Rows {
 			if !r.Balanced() {
 				t.Fatalf("%+v: %s does not balance", q, fmtRow(r))

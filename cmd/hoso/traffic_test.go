@@ -56,7 +56,7 @@ func readSummary(t *testing.T, path string) *simulate.Summary {
 // row and in total.
 func compareReport(t *testing.T, rep *projections.Report, sum *simulate.Summary) {
 	t.Helper()
-	pick := func(r *projections.ReportRow) simulate.Counts {
+	pick := func(r *hoso.ReportRow) simulate.Counts {
 		return simulate.Counts{
 			Received: r.Received, ReceivedOnline: r.ReceivedOnline, ReceivedDirect: r.ReceivedDirect, ReceivedPostal: r.ReceivedPostal,
 			Resolved: r.Resolved, ResolvedEarly: r.ResolvedEarly, ResolvedOnTime: r.ResolvedOnTime, ResolvedLate: r.ResolvedLate,
