@@ -56,7 +56,7 @@ Commands:
   verify    check the ledger (or a saved dossier proof) against its signed checkpoints
   report    print the on-time and backlog report from the read model: text, csv, xlsx or json
   rebuild   rebuild the read model from the stream (stop the server first)
-  bench     measure ingest against raw JetStream in one run, print a Markdown table
+  bench     measure ingest, rebuild, reports and memory against raw baselines in one run
   simulate  generate realistic dossier histories (NDJSON, or sent to a running ledger)
   import    import an NDJSON history through the validating ingest service
   version   print the version
