@@ -40,9 +40,9 @@ const (
 // readers see the last committed batch while the writer writes the next.
 type DB struct {
 	path string
-	// bulk opens the writer without a journal and without syncs: for a
-	// file being rebuilt, which nobody reads and a crash throws away
-	// (the rebuild gives it a journal again before its catch-up batches).
+	// bulk opens the writer with its rollback journal in memory and
+	// without syncs: for a file being rebuilt, which nobody reads and a
+	// crash throws away.
 	bulk bool
 
 	// mu is held shared by every query and write, and exclusively while a
@@ -75,7 +75,7 @@ func (db *DB) open() error {
 	// never fails half-way on a lock upgrade.
 	dsn := db.path + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_cache_size=-65536&_stmt_cache_size=64"
 	if db.bulk {
-		dsn = db.path + "?_busy_timeout=10000&_journal_mode=OFF&_synchronous=OFF&_txlock=immediate&_cache_size=-262144&_stmt_cache_size=64"
+		dsn = db.path + "?_busy_timeout=10000&_journal_mode=MEMORY&_synchronous=OFF&_txlock=immediate&_cache_size=-262144&_stmt_cache_size=64"
 	}
 	w, err := sql.Open("sqlite3", dsn)
 	if err != nil {
@@ -84,15 +84,6 @@ func (db *DB) open() error {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	if db.bulk {
-		// The indexes made at the end of a load sort in memory, not in
-		// temporary files. Pages of 16 KiB, set before the first table,
-		// make a load's B-trees shallower with fewer page splits.
-		if _, err := w.Exec(`PRAGMA temp_store = MEMORY; PRAGMA page_size = 16384`); err != nil {
-			w.Close()
-			return fmt.Errorf("read model %s: %w", db.path, err)
-		}
-	}
 	if err := migrate(w); err != nil {
 		w.Close()
 		return fmt.Errorf("read model %s: %w", db.path, err)

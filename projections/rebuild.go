@@ -161,11 +161,6 @@ func (b *builder) endLoad(ctx context.Context) error {
 		return fmt.Errorf("rebuild: %w", err)
 	}
 	b.l, b.indexes = nil, nil
-	// The load wrote without a journal; the projector's batches roll back
-	// on failure, so they need one.
-	if _, err := b.db.w.ExecContext(ctx, `PRAGMA journal_mode = MEMORY`); err != nil {
-		return fmt.Errorf("rebuild: %w", err)
-	}
 	b.p = NewProjector(b.db, b.units)
 	return nil
 }
