@@ -1,6 +1,7 @@
 package hoso
 
 import (
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -48,8 +49,7 @@ func decodeStoredCanonical(data []byte) (e *Event, ok bool) {
 			e.Due = due
 		}
 	}
-	if p.lit(`,"days":`) {
-		// Rare (only a received event sent with days): left to encoding/json.
+	if p.lit(`,"days":`) && !p.float(&e.Days) {
 		return nil, false
 	}
 	if p.lit(`,"to_unit":`) && !p.str(&e.ToUnit) {
@@ -125,6 +125,48 @@ func (p *storedParser) int(dst *int) bool {
 		return false
 	}
 	*dst, p.i = n, j
+	return true
+}
+
+// float consumes a JSON number, read as encoding/json reads one into a
+// float64: the literal, checked against JSON's grammar, by
+// strconv.ParseFloat. Out of range, encoding/json fails: so does float.
+func (p *storedParser) float(dst *float64) bool {
+	j := p.i
+	digits := func() int {
+		n := 0
+		for j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9' {
+			j, n = j+1, n+1
+		}
+		return n
+	}
+	if j < len(p.b) && p.b[j] == '-' {
+		j++
+	}
+	intStart := j
+	if n := digits(); n == 0 || (n > 1 && p.b[intStart] == '0') {
+		return false
+	}
+	if j < len(p.b) && p.b[j] == '.' {
+		j++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if j < len(p.b) && (p.b[j] == 'e' || p.b[j] == 'E') {
+		j++
+		if j < len(p.b) && (p.b[j] == '+' || p.b[j] == '-') {
+			j++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	f, err := strconv.ParseFloat(string(p.b[p.i:j]), 64)
+	if err != nil {
+		return false
+	}
+	*dst, p.i = f, j
 	return true
 }
 
