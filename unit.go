@@ -1,7 +1,6 @@
 package hoso
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	_ "embed"
@@ -607,7 +606,7 @@ func (b *unitsBuilder) layer(files ...unitsFile) error {
 
 // read appends the rows of one file, recording the errors of bad ones.
 func (b *unitsBuilder) read(f unitsFile) {
-	cr := csv.NewReader(unitsSkipBOM(f.r))
+	cr := csv.NewReader(skipBOM(f.r))
 	cr.Comment = '#'
 	cr.ReuseRecord = true
 	header, err := cr.Read()
@@ -956,13 +955,4 @@ func unitsCSVError(name string, err error) error {
 		return Errorf(EINVALID, "%s line %d, column %d: %v", name, pe.Line, pe.Column, pe.Err)
 	}
 	return Errorf(EINVALID, "%s: %v", name, err)
-}
-
-// unitsSkipBOM drops the byte order mark spreadsheet programs put first.
-func unitsSkipBOM(r io.Reader) io.Reader {
-	br := bufio.NewReader(r)
-	if b, _ := br.Peek(3); string(b) == "\uFEFF" {
-		_, _ = br.Discard(3)
-	}
-	return br
 }

@@ -166,13 +166,23 @@ func benchEvents(prefix string, n int, units *hoso.Units, start time.Time) [][]b
 	return out
 }
 
-func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResult, error) {
+// openBenchMain opens a ledger on free loopback ports in dir, logging
+// errors only, for a measurement.
+func openBenchMain(ctx context.Context, dir string) (*Main, error) {
 	m := NewMain()
-	m.Config.DataDir = filepath.Join(c.DataDir, "ledger")
+	m.Config.DataDir = dir
 	m.Config.HTTPAddr = "127.0.0.1:0"
 	m.Config.NATSListen = "127.0.0.1:0"
 	m.Config.LogLevel = "error"
 	if err := m.Open(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResult, error) {
+	m, err := openBenchMain(ctx, filepath.Join(c.DataDir, "ledger"))
+	if err != nil {
 		return nil, err
 	}
 	defer m.Close()

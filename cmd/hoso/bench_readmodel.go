@@ -45,12 +45,8 @@ var benchReports = []projections.ReportQuery{
 func benchReadModel(ctx context.Context, c benchConfig, log io.Writer) ([]benchResult, error) {
 	step := func(format string, args ...any) { fmt.Fprintf(log, "bench: "+format+"…\n", args...) }
 	rssEmpty := residentBytes()
-	m := NewMain()
-	m.Config.DataDir = filepath.Join(c.DataDir, "readmodel")
-	m.Config.HTTPAddr = "127.0.0.1:0"
-	m.Config.NATSListen = "127.0.0.1:0"
-	m.Config.LogLevel = "error"
-	if err := m.Open(ctx); err != nil {
+	m, err := openBenchMain(ctx, filepath.Join(c.DataDir, "readmodel"))
+	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
