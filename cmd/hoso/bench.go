@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,7 @@ type benchConfig struct {
 	ScalePhase  string
 	MemoryLimit memoryLimit
 	MemProfile  string
+	CPUProfile  string
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -75,6 +77,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.ScalePhase, "scale-phase", "", "internal: run one phase (load or serve) of --scale in this process")
 	fs.Var(&c.MemoryLimit, "memory-limit", "Go heap limit of the --scale processes, as serve's --memory-limit")
 	fs.StringVar(&c.MemProfile, "memprofile", "", "with --scale: write each phase's Go heap profile to this file, suffixed .load and .serve")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the measurements (without --scale) to this file")
 	if err := parseWithEnvPrefix(fs, args, "HOSO_BENCH_"); err != nil {
 		return err
 	}
@@ -94,6 +97,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return benchScalePhase(ctx, c, stdout, stderr)
 	case c.Scale > 0:
 		return benchScale(ctx, c, stdout, stderr)
+	}
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	// The read model first: its memory figure is the process's, before
 	// the ingest measurements add their own streams.
