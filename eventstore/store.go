@@ -57,6 +57,8 @@ type Store struct {
 	stream jetstream.Stream
 
 	checkpoints jetstream.Stream
+	// lock keeps other processes off the embedded server's data directory.
+	lock *dirLock
 	// ledgerAuth authenticates further connections as the ledger's role;
 	// nil when the server needs none.
 	ledgerAuth nats.Option
@@ -79,8 +81,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	opts = append(opts, nats.Name("hoso"), nats.MaxReconnects(-1))
 	url := cfg.URL
 	if url == "" {
+		if cfg.DataDir == "" {
+			return nil, errors.New("embedded NATS needs a data directory")
+		}
+		lock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		s.lock = lock
 		srv, auth, err := startServer(cfg)
 		if err != nil {
+			s.Close()
 			return nil, err
 		}
 		s.srv, s.ledgerAuth = srv, auth
@@ -164,9 +175,6 @@ func startServer(cfg Config) (*server.Server, nats.Option, error) {
 	if port == 0 {
 		port = -1
 	}
-	if cfg.DataDir == "" {
-		return nil, nil, errors.New("embedded NATS needs a data directory")
-	}
 	opts := &server.Options{
 		ServerName: "hoso",
 		Host:       host,
@@ -212,6 +220,10 @@ func (s *Store) Close() error {
 		s.srv.Shutdown()
 		s.srv.WaitForShutdown()
 	}
+	if lerr := s.lock.release(); err == nil {
+		err = lerr
+	}
+	s.lock = nil
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -163,6 +164,13 @@ func TestVerifyCleanLedger(t *testing.T) {
 	m := reopen(t, dir)
 	if got := m.Transparency.TreeSize(); got != 6 {
 		t.Errorf("tree size after restart %d, want 6", got)
+	}
+	// While the server runs on the directory, verify --data is refused
+	// (exit 2) rather than start a second server on the same files.
+	out, err = verify(t, "--data", dir)
+	var exit *exitError
+	if !errors.As(err, &exit) || exit.code != 2 || !strings.Contains(out+err.Error(), "in use") {
+		t.Errorf("verify --data on a running ledger: %v\n%s", err, out)
 	}
 	m.Close()
 	if out, err := verify(t, "--data", dir); err != nil {
