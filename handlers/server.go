@@ -54,6 +54,8 @@ type Server struct {
 	Observe func(route string, status int, d time.Duration)
 
 	mux *http.ServeMux
+	// ingestOnly is set by MountIngestOnly, before the server serves.
+	ingestOnly bool
 
 	mu       sync.Mutex // guards the fields below, set by Open and read by Close and URL
 	server   *http.Server
@@ -72,11 +74,11 @@ func NewServer() *Server {
 		mux:          http.NewServeMux(),
 	}
 	s.mux.HandleFunc("POST /v1/events", s.handlePostEvents)
-	s.mux.HandleFunc("GET /v1/dossiers/{code}", s.handleGetDossier)
-	s.mux.HandleFunc("GET /v1/checkpoint", s.handleCheckpoint)
-	s.mux.HandleFunc("GET /v1/checkpoint/key", s.handleCheckpointKey)
-	s.mux.HandleFunc("GET /v1/dossiers/{code}/proof", s.handleDossierProof)
-	s.mux.HandleFunc("GET /v1/consistency", s.handleConsistency)
+	s.mux.HandleFunc("GET /v1/dossiers/{code}", s.read(s.handleGetDossier))
+	s.mux.HandleFunc("GET /v1/checkpoint", s.read(s.handleCheckpoint))
+	s.mux.HandleFunc("GET /v1/checkpoint/key", s.read(s.handleCheckpointKey))
+	s.mux.HandleFunc("GET /v1/dossiers/{code}/proof", s.read(s.handleDossierProof))
+	s.mux.HandleFunc("GET /v1/consistency", s.read(s.handleConsistency))
 	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
 	return s
