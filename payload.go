@@ -37,6 +37,15 @@ func ParsePayload(body []byte, ndjson bool) (*Payload, error) {
 		}
 		return decodeItems(items, true), nil
 	}
+	if !ndjson && trimmed[0] == '{' {
+		// The usual single event, read in one pass rather than split off
+		// first and decoded after.
+		var w wireEvent
+		if w.decodePlain(trimmed) {
+			e, err := w.event()
+			return &Payload{Events: []*Event{e}, Errs: []error{err}}, nil
+		}
+	}
 	if ndjson {
 		var items []json.RawMessage
 		for line := range bytes.SplitSeq(trimmed, []byte("\n")) {

@@ -1,6 +1,7 @@
 package hoso
 
 import (
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -226,4 +227,89 @@ func parseUTC(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+}
+
+// appendStoredCanonical appends s as encoding/json writes it, byte for
+// byte, without reflection: MarshalStored runs for every event appended
+// (twice for an event sent without id), where encoding/json's reflection
+// costs several times the writing. It answers ok false for what it does
+// not write itself: text that encoding/json escapes, a time outside the
+// years 0 to 9999 (which encoding/json refuses), days that it writes with
+// an exponent or refuses. MarshalStored then leaves those to encoding/json
+// (FuzzMarshalStored checks both write the same).
+func appendStoredCanonical(b []byte, s *storedEvent) ([]byte, bool) {
+	ok := true
+	str := func(name, v string) {
+		b = append(b, name...)
+		b, ok = appendPlainString(b, v, ok)
+	}
+	tm := func(name string, t time.Time) {
+		b = append(b, name...)
+		if y := t.Year(); y < 0 || y > 9999 {
+			ok = false
+			return
+		}
+		b = append(t.AppendFormat(append(b, '"'), time.RFC3339Nano), '"')
+	}
+	str(`{"id":`, s.ID)
+	str(`,"type":`, string(s.Type))
+	str(`,"dossier":`, s.Dossier)
+	str(`,"unit":`, s.Unit)
+	tm(`,"at":`, s.At)
+	if s.Procedure != "" {
+		str(`,"procedure":`, s.Procedure)
+	}
+	if s.Channel != "" {
+		str(`,"channel":`, string(s.Channel))
+	}
+	if s.Due != "" {
+		str(`,"due":`, s.Due)
+	}
+	if s.Days != 0 {
+		// encoding/json writes a float64 in 'f' form from 1e-6 to 1e21.
+		if abs := math.Abs(s.Days); !(abs >= 1e-6 && abs < 1e21) {
+			return nil, false
+		}
+		b = strconv.AppendFloat(append(b, `,"days":`...), s.Days, 'f', -1, 64)
+	}
+	if s.ToUnit != "" {
+		str(`,"to_unit":`, s.ToUnit)
+	}
+	if s.Outcome != "" {
+		str(`,"outcome":`, string(s.Outcome))
+	}
+	if s.Reason != "" {
+		str(`,"reason":`, s.Reason)
+	}
+	b = strconv.AppendInt(append(b, `,"version":`...), int64(s.Version), 10)
+	tm(`,"recorded_at":`, s.RecordedAt)
+	return append(b, '}'), ok
+}
+
+// appendPlainString appends v quoted when encoding/json would write it
+// without escapes: valid UTF-8 without control characters, quotes,
+// backslashes, the HTML characters < > & and the line separators U+2028
+// and U+2029. Otherwise it answers false.
+func appendPlainString(b []byte, v string, ok bool) ([]byte, bool) {
+	if !ok {
+		return b, false
+	}
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return b, false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(v[i:])
+		if (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029' {
+			return b, false
+		}
+		i += size
+	}
+	b = append(b, '"')
+	b = append(b, v...)
+	return append(b, '"'), true
 }

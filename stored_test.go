@@ -2,6 +2,8 @@ package hoso
 
 import (
 	"bytes"
+	"encoding/json"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -64,6 +66,47 @@ func FuzzUnmarshalStored(f *testing.F) {
 		want, err := unmarshalStoredJSON(b)
 		if err != nil || !reflect.DeepEqual(again, want) {
 			t.Fatalf("%q: fast %#v, json %#v (%v)", b, again, want, err)
+		}
+	})
+}
+
+// FuzzMarshalStored checks that appendStoredCanonical writes what
+// encoding/json writes, wherever it writes at all, and that it writes the
+// usual events.
+func FuzzMarshalStored(f *testing.F) {
+	at := time.Date(2024, 3, 5, 1, 2, 3, 450_000_000, time.UTC).UnixNano()
+	f.Add("a-1", "received", "D-1", "00127", at, "1.001776", "online", at+1e12, 2.5, "", "", "", 1, at+1e9)
+	f.Add("h-x", "transferred", "D.2", "004", at, "", "", int64(0), 0.0, "00118", "", "", 3, at)
+	f.Add("w", "withdrawn", "x", "01", at, "", "", int64(0), 0.0, "", "", "thiếu giấy tờ <&> \"q\" \u2028 \xff", 2, at)
+	f.Add("r", "resolved", "x", "01", int64(-1e18), "", "", int64(0), 1e-7, "", "rejected", "\t", -5, int64(7e18))
+	f.Fuzz(func(t *testing.T, id, typ, dossier, unit string, atNs int64, procedure, channel string, dueNs int64,
+		days float64, toUnit, outcome, reason string, version int, recordedNs int64) {
+		e := &Event{ID: id, Type: EventType(typ), Dossier: dossier, Unit: unit, At: time.Unix(0, atNs),
+			Procedure: procedure, Channel: Channel(channel), Days: days, ToUnit: toUnit, Outcome: Outcome(outcome),
+			Reason: reason, Version: version, RecordedAt: time.Unix(0, recordedNs)}
+		if dueNs != 0 {
+			e.Due = time.Unix(0, dueNs)
+		}
+		got, gotErr := e.MarshalStored()
+		s := storedEvent{
+			ID: e.ID, Type: e.Type, Dossier: e.Dossier, Unit: e.Unit, At: e.At.UTC(),
+			Procedure: e.Procedure, Channel: e.Channel, Days: e.Days, ToUnit: e.ToUnit,
+			Outcome: e.Outcome, Reason: e.Reason, Version: e.Version, RecordedAt: e.RecordedAt.UTC(),
+		}
+		if !e.Due.IsZero() {
+			s.Due = e.Due.UTC().Format(time.RFC3339Nano)
+		}
+		want, wantErr := json.Marshal(s)
+		if (gotErr == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
+			t.Fatalf("MarshalStored %s (%v), encoding/json %s (%v)", got, gotErr, want, wantErr)
+		}
+		plain := true
+		for _, v := range []string{id, typ, dossier, unit, procedure, channel, toUnit, outcome, reason} {
+			_, ok := appendPlainString(nil, v, true)
+			plain = plain && ok
+		}
+		if _, ok := appendStoredCanonical(nil, &s); !ok && plain && wantErr == nil && (days == 0 || math.Abs(days) >= 1e-6 && math.Abs(days) < 1e21) {
+			t.Fatalf("fast path refused %s", want)
 		}
 	})
 }

@@ -1,0 +1,52 @@
+package hoso
+
+import (
+	"reflect"
+	"regexp"
+	"testing"
+)
+
+// FuzzDecodePlain checks DecodeEvent's plain path against encoding/json:
+// where the plain path reads an input, encoding/json reads the same event
+// or refuses it with the same error; and the usual events take the plain
+// path.
+func FuzzDecodePlain(f *testing.F) {
+	plain := []string{
+		`{"type":"received","dossier":"000.00.31.H26-200105-0001","unit":"00127","at":"2020-01-05T09:30:00+07:00","procedure":"1.001776","channel":"online","days":15}`,
+		` { "id" : "k-1", "type":"transferred","dossier":"A-1","unit":"00127","to_unit":"004","at":"2020-01-06T09:30:00+07:00","expected_version":1 }` + "\n",
+		`{"type":"supplement_requested","dossier":"A_1","unit":"004","at":"2020-01-07T10:00:00+07:00","reason":"thiếu bản sao CCCD"}`,
+		`{"type":"supplement_received","dossier":"A_1","unit":"004","at":"2020-01-09T10:00:00+07:00","due":"2020-01-20T17:00:00+07:00"}`,
+		`{"type":"resolved","dossier":"A1","unit":"004","at":"2020-01-15T16:00:00+07:00","outcome":"rejected","expected_version":-1}`,
+		`{"type":"received","dossier":"A1","unit":"00127","at":"2020-01-05T09:30:00+07:00","procedure":"p","channel":"direct","days":1e400}`,
+		`{"type":"received","dossier":"A1","unit":"00127","at":"2020-01-05T09:30:00+07:00","procedure":"p","channel":"direct","days":0.125,"expected_version":2.0}`,
+		`{}`,
+	}
+	for _, s := range plain {
+		var w wireEvent
+		if !w.decodePlain([]byte(s)) {
+			f.Fatalf("plain path refused %s", s)
+		}
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{
+		`{"type":"received","Dossier":"A1"}`, `{"type":"x","type":"y"}`, `{"type":"a\"b"}`, `{"days":"3"}`,
+		`{"days":01}`, `{"at":null}`, `{"type":"x"} {}`, `{"type":"x",}`, `[]`, `null`, "{\"type\":\"\xff\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	codeRE := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if got, want := ValidDossierCode(string(data)), codeRE.Match(data); got != want {
+			t.Fatalf("ValidDossierCode(%q) = %v, the pattern says %v", data, got, want)
+		}
+		var w wireEvent
+		if !w.decodePlain(data) {
+			return
+		}
+		plainEvent, plainErr := w.event()
+		jsonEvent, jsonErr := decodeEventJSON(data)
+		if !reflect.DeepEqual(plainEvent, jsonEvent) || !reflect.DeepEqual(plainErr, jsonErr) {
+			t.Fatalf("%q:\nplain %+v (%v)\njson  %+v (%v)", data, plainEvent, plainErr, jsonEvent, jsonErr)
+		}
+	})
+}
