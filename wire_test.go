@@ -1,6 +1,8 @@
 package hoso
 
 import (
+	"encoding/json"
+	"errors"
 	"reflect"
 	"regexp"
 	"testing"
@@ -47,6 +49,34 @@ func FuzzDecodePlain(f *testing.F) {
 		jsonEvent, jsonErr := decodeEventJSON(data)
 		if !reflect.DeepEqual(plainEvent, jsonEvent) || !reflect.DeepEqual(plainErr, jsonErr) {
 			t.Fatalf("%q:\nplain %+v (%v)\njson  %+v (%v)", data, plainEvent, plainErr, jsonEvent, jsonErr)
+		}
+	})
+}
+
+// FuzzAppendBatchAnswer checks that AppendBatchAnswer writes what
+// encoding/json writes of NewBatchAnswer.
+func FuzzAppendBatchAnswer(f *testing.F) {
+	f.Add("A-1", 3, uint64(17), true, "", "", "")
+	f.Add("", 0, uint64(0), false, EINVALID, `days: must be a number, got "3" <&> `+"\u2028\xff", "days")
+	f.Add("", 0, uint64(0), false, "", "boom", "")
+	f.Fuzz(func(t *testing.T, dossier string, version int, seq uint64, duplicate bool, code, message, field string) {
+		results := []BatchResult{{Result: AppendResult{Dossier: dossier, Version: version, Seq: seq, Duplicate: duplicate}}}
+		switch {
+		case code != "":
+			results = append(results, BatchResult{Err: &Error{Code: code, Message: message, Field: field}})
+		case message != "":
+			results = append(results, BatchResult{Err: errors.New(message)}) // an internal error
+		}
+		want, err := json.Marshal(NewBatchAnswer(results))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendBatchAnswer(nil, results); string(got) != string(want) {
+			t.Fatalf("AppendBatchAnswer\n%s\nencoding/json\n%s", got, want)
+		}
+		want, _ = json.Marshal(results[0].Result)
+		if got := results[0].Result.AppendJSON(nil); string(got) != string(want) {
+			t.Fatalf("AppendJSON %s, encoding/json %s", got, want)
 		}
 	})
 }

@@ -92,14 +92,14 @@ func (s *IngestService) serve(req micro.Request) {
 	}
 	results := hoso.Ingest(s.ctx, s.Events, p)
 	if p.Batch {
-		_ = req.RespondJSON(hoso.NewBatchAnswer(results))
+		_ = req.Respond(hoso.AppendBatchAnswer(make([]byte, 0, 80*len(results)+16), results))
 		return
 	}
 	if results[0].Err != nil {
 		respondError(req, results[0].Err)
 		return
 	}
-	_ = req.RespondJSON(results[0].Result)
+	_ = req.Respond(results[0].Result.AppendJSON(make([]byte, 0, 128)))
 }
 
 // respondError answers with the JSON error body and the micro error headers,

@@ -285,12 +285,18 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 		_ = json.NewEncoder(&buf).Encode(hoso.NewErrorBody(hoso.Errorf(hoso.EINTERNAL, "internal error")))
 		status = http.StatusInternalServerError
 	}
+	writeJSONBody(w, status, buf.Bytes())
+}
+
+// writeJSONBody answers body, JSON already encoded and ending in a newline
+// as json.Encoder ends it, with status.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes()) // a failed write means the client left; nothing to answer
+	_, _ = w.Write(body) // a failed write means the client left; nothing to answer
 }
 
 // statusRecorder remembers the status and size of an answer.
