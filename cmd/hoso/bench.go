@@ -183,8 +183,15 @@ func benchEvents(prefix string, n int, units *hoso.Units, start time.Time) [][]b
 // openBenchMain opens a ledger on free loopback ports in dir, logging
 // errors only, for a measurement.
 func openBenchMain(ctx context.Context, dir string) (*Main, error) {
+	return openBenchProcess(ctx, dir, true)
+}
+
+// openBenchProcess is openBenchMain for a whole process (readModel) or an
+// ingest-only one.
+func openBenchProcess(ctx context.Context, dir string, readModel bool) (*Main, error) {
 	m := NewMain()
 	m.Config.DataDir = dir
+	m.Config.ReadModel = readModel
 	m.Config.HTTPAddr = "127.0.0.1:0"
 	m.Config.NATSListen = "127.0.0.1:0"
 	m.Config.LogLevel = "error"
@@ -194,8 +201,27 @@ func openBenchMain(ctx context.Context, dir string) (*Main, error) {
 	return m, nil
 }
 
+// benchIngest measures the four ingest figures twice, each time against
+// raw baselines measured on the same process just before: on a whole
+// process, where the projector, the Merkle tree and the deadline watcher
+// share the cores with the ingest doors, then on an ingest-only process
+// (serve --read-model=false), which like the raw baselines does nothing
+// else with the events.
 func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResult, error) {
-	m, err := openBenchMain(ctx, filepath.Join(c.DataDir, "ledger"))
+	whole, err := benchIngestProcess(ctx, c, log, true)
+	if err != nil {
+		return nil, err
+	}
+	only, err := benchIngestProcess(ctx, c, log, false)
+	return append(whole, only...), err
+}
+
+func benchIngestProcess(ctx context.Context, c benchConfig, log io.Writer, readModel bool) ([]benchResult, error) {
+	dir, process := "ledger", "whole process (read model, Merkle tree, deadline watcher)"
+	if !readModel {
+		dir, process = "ingest-only", "ingest-only process (serve --read-model=false)"
+	}
+	m, err := openBenchProcess(ctx, filepath.Join(c.DataDir, dir), readModel)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +243,8 @@ func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResu
 	defer nc.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.Senders * 2}}
 	var results []benchResult
-	step := func(name string) { fmt.Fprintf(log, "bench: %s…\n", name) }
+	step := func(name string) { fmt.Fprintf(log, "bench: %s: %s…\n", process, name) }
+	name := func(what string, args ...any) string { return "ingest, " + process + ", " + fmt.Sprintf(what, args...) }
 
 	// Raw baselines: the same bytes, the same per-dossier headers.
 	step("raw JetStream async publish")
@@ -245,7 +272,7 @@ func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResu
 	if err != nil {
 		return nil, err
 	}
-	results = append(results, benchResult{Name: fmt.Sprintf("ingest, HTTP NDJSON batches of %d", c.Batch), Baseline: "JetStream async publish", Value: httpBatch, Base: rawAsync, Unit: "events/s", Rate: true})
+	results = append(results, benchResult{Name: name("HTTP NDJSON batches of %d", c.Batch), Baseline: "JetStream async publish", Value: httpBatch, Base: rawAsync, Unit: "events/s", Rate: true})
 
 	step("ingest: NATS request NDJSON batches")
 	natsBatch, err := timeRate(c.Events, func() error {
@@ -267,7 +294,7 @@ func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResu
 	if err != nil {
 		return nil, err
 	}
-	results = append(results, benchResult{Name: fmt.Sprintf("ingest, NATS requests with NDJSON batches of %d", c.Batch), Baseline: "JetStream async publish", Value: natsBatch, Base: rawAsync, Unit: "events/s", Rate: true})
+	results = append(results, benchResult{Name: name("NATS requests with NDJSON batches of %d", c.Batch), Baseline: "JetStream async publish", Value: natsBatch, Base: rawAsync, Unit: "events/s", Rate: true})
 
 	step("ingest: single events over HTTP, concurrent senders")
 	evs := benchEvents("HS", c.Events, m.Units, start)
@@ -277,7 +304,7 @@ func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResu
 	if err != nil {
 		return nil, err
 	}
-	results = append(results, benchResult{Name: fmt.Sprintf("ingest, single events over HTTP, %d senders", c.Senders), Baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), Value: httpSingle, Base: rawSync, Unit: "events/s", Rate: true})
+	results = append(results, benchResult{Name: name("single events over HTTP, %d senders", c.Senders), Baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), Value: httpSingle, Base: rawSync, Unit: "events/s", Rate: true})
 
 	step("ingest: single events over NATS, concurrent senders")
 	evs = benchEvents("NS", c.Events, m.Units, start)
@@ -296,7 +323,7 @@ func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResu
 	if err != nil {
 		return nil, err
 	}
-	results = append(results, benchResult{Name: fmt.Sprintf("ingest, single events over NATS requests, %d senders", c.Senders), Baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), Value: natsSingle, Base: rawSync, Unit: "events/s", Rate: true})
+	results = append(results, benchResult{Name: name("single events over NATS requests, %d senders", c.Senders), Baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), Value: natsSingle, Base: rawSync, Unit: "events/s", Rate: true})
 	return results, nil
 }
 
