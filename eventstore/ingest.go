@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -35,6 +34,8 @@ type Ingester struct {
 	stripes [1024]sync.Mutex
 	seed    maphash.Seed
 	cache   *dossierCache
+	// noDossier is the state of a dossier not yet in the stream.
+	noDossier cachedDossier
 }
 
 var (
@@ -61,7 +62,25 @@ func NewIngester(store *Store, units *hoso.Units, calendar *hoso.Calendar, now h
 type cachedDossier struct {
 	d       hoso.Dossier
 	lastSeq uint64
-	ids     map[string]hoso.AppendResult
+	// ids are the ids of the dossier's events with their sequences, in
+	// order. A dossier has a handful of events, so a slice, copied on each
+	// append, costs less than a map.
+	ids []eventID
+}
+
+type eventID struct {
+	id  string
+	seq uint64
+}
+
+// seqOf returns the sequence of the dossier's event with id.
+func (cd *cachedDossier) seqOf(id string) (uint64, bool) {
+	for _, x := range cd.ids {
+		if x.id == id {
+			return x.seq, true
+		}
+	}
+	return 0, false
 }
 
 // Append validates and appends one event.
@@ -136,7 +155,7 @@ func (in *Ingester) prepare(e *hoso.Event) error {
 // saves a round trip per new dossier, the common case of a received event.
 func (in *Ingester) appendLocked(ctx context.Context, e *hoso.Event, optimistic, msgID bool) (hoso.AppendResult, error) {
 	p, res, err := in.stage(ctx, e, optimistic)
-	if p == nil || err != nil {
+	if p.e == nil || err != nil {
 		return res, err
 	}
 	ack, err := in.store.publish(ctx, e.Dossier, msgIDOf(e, msgID), p.cd.lastSeq, p.data)
@@ -151,42 +170,43 @@ func (in *Ingester) appendLocked(ctx context.Context, e *hoso.Event, optimistic,
 type staged struct {
 	e    *hoso.Event
 	cd   *cachedDossier // the state it was validated against
-	next hoso.Dossier   // the state after it
+	next *cachedDossier // the state after it, cached once the event is stored
 	data []byte
 }
 
-// stage validates e against its dossier's state. A nil staged with a nil
-// error is an id already in the dossier's history: res is the answer.
-func (in *Ingester) stage(ctx context.Context, e *hoso.Event, optimistic bool) (*staged, hoso.AppendResult, error) {
+// stage validates e against its dossier's state. A staged without event
+// and a nil error is an id already in the dossier's history: res is the
+// answer.
+func (in *Ingester) stage(ctx context.Context, e *hoso.Event, optimistic bool) (staged, hoso.AppendResult, error) {
 	cd, ok := in.cache.get(e.Dossier)
 	if !ok && optimistic && e.Type == hoso.EventReceived {
-		cd = &cachedDossier{}
+		cd = &in.noDossier
 	} else if !ok {
 		var err error
 		if cd, err = in.load(ctx, e.Dossier); err != nil {
-			return nil, hoso.AppendResult{}, err
+			return staged{}, hoso.AppendResult{}, err
 		}
 	}
-	if res, ok := cd.ids[e.ID]; ok {
-		res, err := in.duplicate(ctx, e, res.Seq)
-		return nil, res, err
+	if seq, ok := cd.seqOf(e.ID); ok {
+		res, err := in.duplicate(ctx, e, seq)
+		return staged{}, res, err
 	}
-	next := cd.d
-	if err := next.Apply(e); err != nil {
-		return nil, hoso.AppendResult{}, err
+	next := &cachedDossier{d: cd.d}
+	if err := next.d.Apply(e); err != nil {
+		return staged{}, hoso.AppendResult{}, err
 	}
 	stored := *e
-	stored.Version = next.Version
+	stored.Version = next.d.Version
 	stored.RecordedAt = in.now().UTC()
 	data, err := stored.MarshalStored()
 	if err != nil {
-		return nil, hoso.AppendResult{}, err
+		return staged{}, hoso.AppendResult{}, err
 	}
-	return &staged{e: e, cd: cd, next: next, data: data}, hoso.AppendResult{}, nil
+	return staged{e: e, cd: cd, next: next, data: data}, hoso.AppendResult{}, nil
 }
 
 // commit records a published event in the cache and answers its result.
-func (in *Ingester) commit(ctx context.Context, p *staged, ack *jetstream.PubAck) (hoso.AppendResult, error) {
+func (in *Ingester) commit(ctx context.Context, p staged, ack *jetstream.PubAck) (hoso.AppendResult, error) {
 	e := p.e
 	if ack.Duplicate {
 		// The id is in the stream but not in this dossier's history as we
@@ -194,14 +214,13 @@ func (in *Ingester) commit(ctx context.Context, p *staged, ack *jetstream.PubAck
 		in.cache.drop(e.Dossier)
 		return in.duplicate(ctx, e, ack.Sequence)
 	}
-	res := hoso.AppendResult{Dossier: e.Dossier, Version: p.next.Version, Seq: ack.Sequence}
 	next := p.next
-	next.LastSeq = ack.Sequence
-	updated := &cachedDossier{d: next, lastSeq: ack.Sequence, ids: make(map[string]hoso.AppendResult, len(p.cd.ids)+1)}
-	maps.Copy(updated.ids, p.cd.ids)
-	updated.ids[e.ID] = res
-	in.cache.put(e.Dossier, updated)
-	return res, nil
+	next.d.LastSeq, next.lastSeq = ack.Sequence, ack.Sequence
+	next.ids = make([]eventID, len(p.cd.ids), len(p.cd.ids)+1)
+	copy(next.ids, p.cd.ids)
+	next.ids = append(next.ids, eventID{e.ID, ack.Sequence})
+	in.cache.put(e.Dossier, next)
+	return hoso.AppendResult{Dossier: e.Dossier, Version: next.d.Version, Seq: ack.Sequence}, nil
 }
 
 // duplicate answers a re-sent id with the original result, or refuses an id
@@ -228,12 +247,12 @@ func (in *Ingester) load(ctx context.Context, code string) (*cachedDossier, erro
 	if err != nil {
 		return nil, err
 	}
-	cd := &cachedDossier{ids: make(map[string]hoso.AppendResult, len(events))}
+	cd := &cachedDossier{ids: make([]eventID, 0, len(events))}
 	for _, ev := range events {
 		if err := cd.d.Apply(ev); err != nil {
 			return nil, fmt.Errorf("dossier %q in the ledger does not fold at seq %d: %w", code, ev.Seq, err)
 		}
-		cd.ids[ev.ID] = hoso.AppendResult{Dossier: code, Version: ev.Version, Seq: ev.Seq}
+		cd.ids = append(cd.ids, eventID{ev.ID, ev.Seq})
 		cd.lastSeq = ev.Seq
 	}
 	in.cache.put(code, cd)
@@ -265,31 +284,50 @@ func (in *Ingester) AppendBulk(ctx context.Context, events []*hoso.Event) []hoso
 
 func (in *Ingester) appendBatch(ctx context.Context, events []*hoso.Event, msgID bool) []hoso.BatchResult {
 	results := make([]hoso.BatchResult, len(events))
-	groups := make(map[string][]int)
-	var order []string
+	// round[i] is how many events of events[i]'s dossier come before it in
+	// the batch: the round it is appended in. -1 marks a refused event.
+	round := make([]int, len(events))
+	var before map[string]int
+	if len(events) > 1 {
+		before = make(map[string]int, len(events))
+	}
+	rounds := 0
 	for i, e := range events {
 		if results[i].Err = in.prepare(e); results[i].Err != nil {
+			round[i] = -1
 			continue
 		}
-		if _, ok := groups[e.Dossier]; !ok {
-			order = append(order, e.Dossier)
+		if before != nil {
+			round[i] = before[e.Dossier]
+			before[e.Dossier]++
 		}
-		groups[e.Dossier] = append(groups[e.Dossier], i)
+		rounds = max(rounds, round[i]+1)
 	}
-	for round := 0; ; round++ {
-		var idx []int
-		for _, code := range order {
-			if g := groups[code]; round < len(g) {
-				idx = append(idx, g[round])
-			}
-		}
-		if len(idx) == 0 {
-			return results
-		}
-		for start := 0; start < len(idx); start += in.BatchInFlight {
-			in.appendRound(ctx, events, idx[start:min(start+in.BatchInFlight, len(idx))], results, msgID)
+	// The events by round, in batch order within each: a counting sort.
+	start := make([]int, rounds+1)
+	for _, r := range round {
+		if r >= 0 {
+			start[r+1]++
 		}
 	}
+	for r := range rounds {
+		start[r+1] += start[r]
+	}
+	byRound := make([]int, start[rounds])
+	next := slices.Clone(start[:rounds])
+	for i, r := range round {
+		if r >= 0 {
+			byRound[next[r]] = i
+			next[r]++
+		}
+	}
+	for r := range rounds {
+		idx := byRound[start[r]:start[r+1]]
+		for from := 0; from < len(idx); from += in.BatchInFlight {
+			in.appendRound(ctx, events, idx[from:min(from+in.BatchInFlight, len(idx))], results, msgID)
+		}
+	}
+	return results
 }
 
 // appendRound appends events[i] for every i of idx, all of different
@@ -313,14 +351,14 @@ func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx [
 
 	type inFlight struct {
 		i   int
-		p   *staged
+		p   staged
 		fut jetstream.PubAckFuture
 	}
 	flights := make([]inFlight, 0, len(idx))
 	for _, i := range idx {
 		e := events[i]
 		p, res, err := in.stage(ctx, e, true)
-		if p == nil || err != nil {
+		if p.e == nil || err != nil {
 			results[i] = hoso.BatchResult{Result: res, Err: err}
 			continue
 		}
