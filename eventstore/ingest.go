@@ -83,32 +83,25 @@ func (cd *cachedDossier) seqOf(id string) (uint64, bool) {
 	return 0, false
 }
 
-// Append validates and appends one event.
+// Append validates and appends one event, as a batch of one: awaiting the
+// acknowledgement of an asynchronous publish costs less than JetStream's
+// synchronous publish, a request with a reply subscription of its own.
 func (in *Ingester) Append(ctx context.Context, e *hoso.Event) (hoso.AppendResult, error) {
-	if err := in.prepare(e); err != nil {
-		return hoso.AppendResult{}, err
-	}
-	mu := in.stripe(e.Dossier)
-	mu.Lock()
-	defer mu.Unlock()
-	return in.appendRetrying(ctx, e, 0, true)
-}
-
-func (in *Ingester) stripe(code string) *sync.Mutex {
-	return &in.stripes[in.stripeOf(code)]
+	r := in.appendBatch(ctx, []*hoso.Event{e}, true)[0]
+	return r.Result, r.Err
 }
 
 func (in *Ingester) stripeOf(code string) int {
 	return int(maphash.String(in.seed, code) % uint64(len(in.stripes)))
 }
 
-// appendRetrying appends e, holding its dossier's stripe, from the given
-// attempt on: each time another writer wins the dossier it re-reads and
-// re-validates, up to MaxRetries. With msgID the publish carries the event's
-// id as JetStream's Msg-Id.
-func (in *Ingester) appendRetrying(ctx context.Context, e *hoso.Event, attempt int, msgID bool) (hoso.AppendResult, error) {
-	for ; ; attempt++ {
-		res, err := in.appendLocked(ctx, e, attempt == 0, msgID)
+// appendRetrying appends e, holding its dossier's stripe, once another
+// writer won the dossier from its first attempt: each time that happens it
+// re-reads and re-validates, up to MaxRetries times. With msgID
+// the publish carries the event's id as JetStream's Msg-Id.
+func (in *Ingester) appendRetrying(ctx context.Context, e *hoso.Event, msgID bool) (hoso.AppendResult, error) {
+	for attempt := 1; ; attempt++ {
+		res, err := in.appendLocked(ctx, e, msgID)
 		if !errors.Is(err, errWrongLastSeq) {
 			return res, err
 		}
@@ -147,14 +140,10 @@ func (in *Ingester) prepare(e *hoso.Event) error {
 	return nil
 }
 
-// appendLocked validates e against the dossier's state and publishes it.
-// With optimistic set, a received event for a dossier this process has not
-// cached is taken to open a new dossier without reading the stream first:
-// the publish expects the dossier's subject to be empty, so JetStream
-// refuses it if the dossier exists after all, and the retry reads it. This
-// saves a round trip per new dossier, the common case of a received event.
-func (in *Ingester) appendLocked(ctx context.Context, e *hoso.Event, optimistic, msgID bool) (hoso.AppendResult, error) {
-	p, res, err := in.stage(ctx, e, optimistic)
+// appendLocked validates e against the dossier's state as the stream holds
+// it and publishes it, waiting for the acknowledgement.
+func (in *Ingester) appendLocked(ctx context.Context, e *hoso.Event, msgID bool) (hoso.AppendResult, error) {
+	p, res, err := in.stage(ctx, e, false)
 	if p.e == nil || err != nil {
 		return res, err
 	}
@@ -176,7 +165,12 @@ type staged struct {
 
 // stage validates e against its dossier's state. A staged without event
 // and a nil error is an id already in the dossier's history: res is the
-// answer.
+// answer. With optimistic set, a received event for a dossier this process
+// has not cached is taken to open a new dossier without reading the stream
+// first: the publish expects the dossier's subject to be empty, so
+// JetStream refuses it if the dossier exists after all, and the retry reads
+// it. This saves a round trip per new dossier, the common case of a
+// received event.
 func (in *Ingester) stage(ctx context.Context, e *hoso.Event, optimistic bool) (staged, hoso.AppendResult, error) {
 	cd, ok := in.cache.get(e.Dossier)
 	if !ok && optimistic && e.Type == hoso.EventReceived {
@@ -378,7 +372,7 @@ func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx [
 		case err := <-f.fut.Err():
 			if err = publishError(f.p.e.Dossier, err); errors.Is(err, errWrongLastSeq) {
 				in.cache.drop(f.p.e.Dossier)
-				r.Result, r.Err = in.appendRetrying(ctx, f.p.e, 1, msgID)
+				r.Result, r.Err = in.appendRetrying(ctx, f.p.e, msgID)
 				continue
 			}
 			in.cache.drop(f.p.e.Dossier)

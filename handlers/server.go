@@ -266,9 +266,11 @@ func (s *Server) finish(r *http.Request, rec *statusRecorder, d time.Duration) {
 	if !rec.wroteHeader {
 		status = http.StatusOK // net/http's implicit status for a handler that wrote nothing
 	}
-	s.logger().LogAttrs(r.Context(), slog.LevelDebug, "http request",
-		slog.String("method", r.Method), slog.String("route", r.Pattern),
-		slog.Int("status", status), slog.Duration("duration", d), slog.Int64("bytes", rec.bytes))
+	if log := s.logger(); log.Enabled(r.Context(), slog.LevelDebug) {
+		log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
+			slog.String("method", r.Method), slog.String("route", r.Pattern),
+			slog.Int("status", status), slog.Duration("duration", d), slog.Int64("bytes", rec.bytes))
+	}
 	if s.Observe != nil {
 		s.Observe(r.Pattern, status, d)
 	}
