@@ -32,8 +32,14 @@ type IngestService struct {
 	svc    micro.Service
 	ctx    context.Context
 	cancel context.CancelFunc
-	sem    chan struct{}
-	wg     sync.WaitGroup
+	// workers counts the goroutines that serve requests, started as
+	// requests come and kept until Close: a new goroutine per request
+	// would grow its stack anew each time through the ingest path.
+	workers  chan struct{}
+	requests chan micro.Request
+	quit     chan struct{}
+	quitOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // Open registers the service on nc.
@@ -45,7 +51,9 @@ func (s *IngestService) Open(nc *nats.Conn) error {
 		s.Version = "0.1.0"
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.sem = make(chan struct{}, s.MaxConcurrency)
+	s.workers = make(chan struct{}, s.MaxConcurrency)
+	s.requests = make(chan micro.Request)
+	s.quit = make(chan struct{})
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        ServiceName,
 		Version:     s.Version,
@@ -68,19 +76,34 @@ func (s *IngestService) Open(nc *nats.Conn) error {
 	return nil
 }
 
-// handle runs each request on its own goroutine (bounded), since micro
-// calls handlers one at a time per subscription.
+// handle hands each request to a worker goroutine, since micro calls
+// handlers one at a time per subscription: an idle one, else a new one up
+// to MaxConcurrency, else the first to be free.
 func (s *IngestService) handle(req micro.Request) {
 	select {
-	case s.sem <- struct{}{}:
-	case <-s.ctx.Done():
-		_ = req.Error("503", "service stopping", mustJSON(hoso.NewErrorBody(hoso.Errorf(hoso.EINTERNAL, "service stopping"))))
+	case s.requests <- req:
 		return
+	default:
 	}
-	s.wg.Go(func() {
-		defer func() { <-s.sem }()
+	select {
+	case s.requests <- req:
+	case s.workers <- struct{}{}:
+		s.wg.Go(func() { s.work(req) })
+	case <-s.quit:
+		_ = req.Error("503", "service stopping", mustJSON(hoso.NewErrorBody(hoso.Errorf(hoso.EINTERNAL, "service stopping"))))
+	}
+}
+
+// work serves req, then every request handed to it until Close.
+func (s *IngestService) work(req micro.Request) {
+	for {
 		s.serve(req)
-	})
+		select {
+		case req = <-s.requests:
+		case <-s.quit:
+			return
+		}
+	}
 }
 
 func (s *IngestService) serve(req micro.Request) {
@@ -119,6 +142,9 @@ func (s *IngestService) Close() error {
 	var err error
 	if s.svc != nil {
 		err = s.svc.Stop()
+	}
+	if s.quit != nil {
+		s.quitOnce.Do(func() { close(s.quit) })
 	}
 	s.wg.Wait()
 	if s.cancel != nil {
