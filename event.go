@@ -410,6 +410,9 @@ func (e *Event) CheckClock(now time.Time) error {
 
 // MarshalStored returns the canonical stored form of e.
 func (e *Event) MarshalStored() ([]byte, error) {
+	if b, ok := appendStoredCanonical(make([]byte, 0, 320), e); ok {
+		return b, nil
+	}
 	s := storedEvent{
 		ID: e.ID, Type: e.Type, Dossier: e.Dossier, Unit: e.Unit, At: e.At.UTC(),
 		Procedure: e.Procedure, Channel: e.Channel, Days: e.Days, ToUnit: e.ToUnit,
@@ -417,9 +420,6 @@ func (e *Event) MarshalStored() ([]byte, error) {
 	}
 	if !e.Due.IsZero() {
 		s.Due = e.Due.UTC().Format(time.RFC3339Nano)
-	}
-	if b, ok := appendStoredCanonical(make([]byte, 0, 320), &s); ok {
-		return b, nil
 	}
 	return json.Marshal(s)
 }

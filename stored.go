@@ -229,15 +229,16 @@ func parseUTC(s string) (time.Time, bool) {
 	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
 }
 
-// appendStoredCanonical appends s as encoding/json writes it, byte for
-// byte, without reflection: MarshalStored runs for every event appended
-// (twice for an event sent without id), where encoding/json's reflection
-// costs several times the writing. It answers ok false for what it does
-// not write itself: text that encoding/json escapes, a time outside the
-// years 0 to 9999 (which encoding/json refuses), days that it writes with
-// an exponent or refuses. MarshalStored then leaves those to encoding/json
-// (FuzzMarshalStored checks both write the same).
-func appendStoredCanonical(b []byte, s *storedEvent) ([]byte, bool) {
+// appendStoredCanonical appends the stored form of e as encoding/json
+// writes it (MarshalStored), byte for byte, without reflection:
+// MarshalStored runs for every event appended (twice for an event sent
+// without id), where encoding/json's reflection costs several times the
+// writing. It answers ok false for what it does not write itself: text that
+// encoding/json escapes, a time outside the years 0 to 9999 (which
+// encoding/json refuses), days that it writes with an exponent or refuses.
+// MarshalStored then leaves those to encoding/json (FuzzMarshalStored
+// checks both write the same).
+func appendStoredCanonical(b []byte, e *Event) ([]byte, bool) {
 	ok := true
 	str := func(name, v string) {
 		b = append(b, name...)
@@ -245,45 +246,79 @@ func appendStoredCanonical(b []byte, s *storedEvent) ([]byte, bool) {
 	}
 	tm := func(name string, t time.Time) {
 		b = append(b, name...)
-		if y := t.Year(); y < 0 || y > 9999 {
-			ok = false
-			return
+		if b, ok = appendUTC(append(b, '"'), t.UTC(), ok); ok {
+			b = append(b, '"')
 		}
-		b = append(t.AppendFormat(append(b, '"'), time.RFC3339Nano), '"')
 	}
-	str(`{"id":`, s.ID)
-	str(`,"type":`, string(s.Type))
-	str(`,"dossier":`, s.Dossier)
-	str(`,"unit":`, s.Unit)
-	tm(`,"at":`, s.At)
-	if s.Procedure != "" {
-		str(`,"procedure":`, s.Procedure)
+	str(`{"id":`, e.ID)
+	str(`,"type":`, string(e.Type))
+	str(`,"dossier":`, e.Dossier)
+	str(`,"unit":`, e.Unit)
+	tm(`,"at":`, e.At)
+	if e.Procedure != "" {
+		str(`,"procedure":`, e.Procedure)
 	}
-	if s.Channel != "" {
-		str(`,"channel":`, string(s.Channel))
+	if e.Channel != "" {
+		str(`,"channel":`, string(e.Channel))
 	}
-	if s.Due != "" {
-		str(`,"due":`, s.Due)
+	if !e.Due.IsZero() {
+		tm(`,"due":`, e.Due)
 	}
-	if s.Days != 0 {
+	if e.Days != 0 {
 		// encoding/json writes a float64 in 'f' form from 1e-6 to 1e21.
-		if abs := math.Abs(s.Days); !(abs >= 1e-6 && abs < 1e21) {
+		if abs := math.Abs(e.Days); !(abs >= 1e-6 && abs < 1e21) {
 			return nil, false
 		}
-		b = strconv.AppendFloat(append(b, `,"days":`...), s.Days, 'f', -1, 64)
+		b = strconv.AppendFloat(append(b, `,"days":`...), e.Days, 'f', -1, 64)
 	}
-	if s.ToUnit != "" {
-		str(`,"to_unit":`, s.ToUnit)
+	if e.ToUnit != "" {
+		str(`,"to_unit":`, e.ToUnit)
 	}
-	if s.Outcome != "" {
-		str(`,"outcome":`, string(s.Outcome))
+	if e.Outcome != "" {
+		str(`,"outcome":`, string(e.Outcome))
 	}
-	if s.Reason != "" {
-		str(`,"reason":`, s.Reason)
+	if e.Reason != "" {
+		str(`,"reason":`, e.Reason)
 	}
-	b = strconv.AppendInt(append(b, `,"version":`...), int64(s.Version), 10)
-	tm(`,"recorded_at":`, s.RecordedAt)
+	b = strconv.AppendInt(append(b, `,"version":`...), int64(e.Version), 10)
+	tm(`,"recorded_at":`, e.RecordedAt)
 	return append(b, '}'), ok
+}
+
+// appendUTC appends t, a UTC time, as t.AppendFormat(b, time.RFC3339Nano)
+// does, when its year is within 0 to 9999; otherwise it answers false.
+func appendUTC(b []byte, t time.Time, ok bool) ([]byte, bool) {
+	year, month, day := t.Date()
+	if !ok || year < 0 || year > 9999 {
+		return b, false
+	}
+	hour, minute, sec := t.Clock()
+	two := func(n int) { b = append(b, byte('0'+n/10), byte('0'+n%10)) }
+	two(year / 100)
+	two(year % 100)
+	b = append(b, '-')
+	two(int(month))
+	b = append(b, '-')
+	two(day)
+	b = append(b, 'T')
+	two(hour)
+	b = append(b, ':')
+	two(minute)
+	b = append(b, ':')
+	two(sec)
+	if ns := t.Nanosecond(); ns != 0 {
+		var digits [9]byte
+		for i := len(digits) - 1; i >= 0; i-- {
+			digits[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := len(digits)
+		for digits[n-1] == '0' {
+			n--
+		}
+		b = append(append(b, '.'), digits[:n]...)
+	}
+	return append(b, 'Z'), true
 }
 
 // appendPlainString appends v quoted when encoding/json would write it

@@ -105,7 +105,7 @@ func FuzzMarshalStored(f *testing.F) {
 			_, ok := appendPlainString(nil, v, true)
 			plain = plain && ok
 		}
-		if _, ok := appendStoredCanonical(nil, &s); !ok && plain && wantErr == nil && (days == 0 || math.Abs(days) >= 1e-6 && math.Abs(days) < 1e21) {
+		if _, ok := appendStoredCanonical(nil, e); !ok && plain && wantErr == nil && (days == 0 || math.Abs(days) >= 1e-6 && math.Abs(days) < 1e21) {
 			t.Fatalf("fast path refused %s", want)
 		}
 	})

@@ -279,41 +279,30 @@ func (in *Ingester) AppendBulk(ctx context.Context, events []*hoso.Event) []hoso
 func (in *Ingester) appendBatch(ctx context.Context, events []*hoso.Event, msgID bool) []hoso.BatchResult {
 	results := make([]hoso.BatchResult, len(events))
 	// round[i] is how many events of events[i]'s dossier come before it in
-	// the batch: the round it is appended in. -1 marks a refused event.
+	// the batch: the round it is appended in.
 	round := make([]int, len(events))
-	var before map[string]int
+	rounds := 1
 	if len(events) > 1 {
-		before = make(map[string]int, len(events))
-	}
-	rounds := 0
-	for i, e := range events {
-		if results[i].Err = in.prepare(e); results[i].Err != nil {
-			round[i] = -1
-			continue
-		}
-		if before != nil {
+		before := make(map[string]int, len(events))
+		for i, e := range events {
 			round[i] = before[e.Dossier]
 			before[e.Dossier]++
+			rounds = max(rounds, round[i]+1)
 		}
-		rounds = max(rounds, round[i]+1)
 	}
 	// The events by round, in batch order within each: a counting sort.
 	start := make([]int, rounds+1)
 	for _, r := range round {
-		if r >= 0 {
-			start[r+1]++
-		}
+		start[r+1]++
 	}
 	for r := range rounds {
 		start[r+1] += start[r]
 	}
-	byRound := make([]int, start[rounds])
+	byRound := make([]int, len(events))
 	next := slices.Clone(start[:rounds])
 	for i, r := range round {
-		if r >= 0 {
-			byRound[next[r]] = i
-			next[r]++
-		}
+		byRound[next[r]] = i
+		next[r]++
 	}
 	for r := range rounds {
 		idx := byRound[start[r]:start[r+1]]
@@ -326,7 +315,9 @@ func (in *Ingester) appendBatch(ctx context.Context, events []*hoso.Event, msgID
 
 // appendRound appends events[i] for every i of idx, all of different
 // dossiers, holding their stripes (taken in ascending order, so two rounds
-// never deadlock) from validation until the acknowledgement.
+// never deadlock) from validation until the acknowledgement. Each event is
+// checked and published in turn, so that the server stores the first while
+// the next are checked.
 func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx []int, results []hoso.BatchResult, msgID bool) {
 	stripes := make([]int, 0, len(idx))
 	for _, i := range idx {
@@ -351,6 +342,9 @@ func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx [
 	flights := make([]inFlight, 0, len(idx))
 	for _, i := range idx {
 		e := events[i]
+		if results[i].Err = in.prepare(e); results[i].Err != nil {
+			continue
+		}
 		p, res, err := in.stage(ctx, e, true)
 		if p.e == nil || err != nil {
 			results[i] = hoso.BatchResult{Result: res, Err: err}
