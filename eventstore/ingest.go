@@ -278,17 +278,19 @@ func (in *Ingester) AppendBulk(ctx context.Context, events []*hoso.Event) []hoso
 
 func (in *Ingester) appendBatch(ctx context.Context, events []*hoso.Event, msgID bool) []hoso.BatchResult {
 	results := make([]hoso.BatchResult, len(events))
+	if len(events) == 1 {
+		in.appendRound(ctx, events, []int{0}, results, msgID)
+		return results
+	}
 	// round[i] is how many events of events[i]'s dossier come before it in
 	// the batch: the round it is appended in.
 	round := make([]int, len(events))
 	rounds := 1
-	if len(events) > 1 {
-		before := make(map[string]int, len(events))
-		for i, e := range events {
-			round[i] = before[e.Dossier]
-			before[e.Dossier]++
-			rounds = max(rounds, round[i]+1)
-		}
+	before := make(map[string]int, len(events))
+	for i, e := range events {
+		round[i] = before[e.Dossier]
+		before[e.Dossier]++
+		rounds = max(rounds, round[i]+1)
 	}
 	// The events by round, in batch order within each: a counting sort.
 	start := make([]int, rounds+1)

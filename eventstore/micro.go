@@ -38,8 +38,12 @@ type IngestService struct {
 	workers  chan struct{}
 	requests chan micro.Request
 	quit     chan struct{}
-	quitOnce sync.Once
 	wg       sync.WaitGroup
+	// closing, set by Close under mu, stops new workers: micro drains the
+	// subscription after Stop, so requests may still come while Close
+	// waits for the workers, and a WaitGroup must not grow then.
+	mu      sync.Mutex
+	closing bool
 }
 
 // Open registers the service on nc.
@@ -87,11 +91,26 @@ func (s *IngestService) handle(req micro.Request) {
 	}
 	select {
 	case s.requests <- req:
+		return
 	case s.workers <- struct{}{}:
-		s.wg.Go(func() { s.work(req) })
+		if s.startWorker(req) {
+			return
+		}
+		<-s.workers
 	case <-s.quit:
-		_ = req.Error("503", "service stopping", mustJSON(hoso.NewErrorBody(hoso.Errorf(hoso.EINTERNAL, "service stopping"))))
 	}
+	_ = req.Error("503", "service stopping", mustJSON(hoso.NewErrorBody(hoso.Errorf(hoso.EINTERNAL, "service stopping"))))
+}
+
+// startWorker starts a worker serving req, unless Close has begun.
+func (s *IngestService) startWorker(req micro.Request) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.wg.Go(func() { s.work(req) })
+	return true
 }
 
 // work serves req, then every request handed to it until Close.
@@ -143,9 +162,12 @@ func (s *IngestService) Close() error {
 	if s.svc != nil {
 		err = s.svc.Stop()
 	}
-	if s.quit != nil {
-		s.quitOnce.Do(func() { close(s.quit) })
+	s.mu.Lock()
+	if s.quit != nil && !s.closing {
+		close(s.quit)
 	}
+	s.closing = true
+	s.mu.Unlock()
 	s.wg.Wait()
 	if s.cancel != nil {
 		s.cancel()
