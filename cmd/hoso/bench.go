@@ -221,11 +221,12 @@ func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResu
 const benchRounds = 5
 
 // ingestMeasure is one ingest figure: the way hoso is sent events, and the
-// raw baseline it is compared with.
+// raw baseline it is compared with, which publishes the same bytes to
+// subject(i) or does the same number of something else.
 type ingestMeasure struct {
 	prefix, name, baseline string
 	send                   func(evs [][]byte) error
-	raw                    func(js jetstream.JetStream, subject func(i int) string, evs [][]byte) error
+	raw                    func(subject func(i int) string, evs [][]byte) error
 }
 
 func benchIngestProcess(ctx context.Context, c benchConfig, log io.Writer, readModel bool) ([]benchResult, error) {
@@ -252,11 +253,14 @@ func benchIngestProcess(ctx context.Context, c benchConfig, log io.Writer, readM
 	}
 	defer nc.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.Senders * 2}}
-	rawAsync := func(js jetstream.JetStream, subject func(int) string, evs [][]byte) error {
+	rawAsync := func(subject func(int) string, evs [][]byte) error {
 		return rawAsyncPublish(ctx, js, subject, evs)
 	}
-	rawSync := func(js jetstream.JetStream, subject func(int) string, evs [][]byte) error {
+	rawSync := func(subject func(int) string, evs [][]byte) error {
 		return rawSyncPublish(ctx, js, subject, evs, c.Senders)
+	}
+	postSingles := func(evs [][]byte) error {
+		return fanOut(len(evs), c.Senders, func(i int) error { return postOne(client, m.HTTP.URL(), evs[i]) })
 	}
 	measures := []ingestMeasure{{
 		prefix: "HB", name: fmt.Sprintf("HTTP NDJSON batches of %d", c.Batch), baseline: "JetStream async publish", raw: rawAsync,
@@ -287,10 +291,7 @@ func benchIngestProcess(ctx context.Context, c benchConfig, log io.Writer, readM
 		},
 	}, {
 		prefix: "HS", name: fmt.Sprintf("single events over HTTP, %d senders", c.Senders),
-		baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), raw: rawSync,
-		send: func(evs [][]byte) error {
-			return fanOut(len(evs), c.Senders, func(i int) error { return postOne(client, m.HTTP.URL(), evs[i]) })
-		},
+		baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), raw: rawSync, send: postSingles,
 	}, {
 		prefix: "NS", name: fmt.Sprintf("single events over NATS requests, %d senders", c.Senders),
 		baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), raw: rawSync,
@@ -307,6 +308,17 @@ func benchIngestProcess(ctx context.Context, c benchConfig, log io.Writer, readM
 			})
 		},
 	}}
+	if !readModel {
+		// What HTTP round trips cost by themselves, between a client and a
+		// server in one process: the ceiling of single events over HTTP.
+		measures = append(measures, ingestMeasure{
+			prefix: "HH", name: fmt.Sprintf("single events over HTTP, %d senders", c.Senders),
+			baseline: fmt.Sprintf("HTTP round trips alone (GET /healthz), %d senders", c.Senders), send: postSingles,
+			raw: func(_ func(int) string, evs [][]byte) error {
+				return fanOut(len(evs), c.Senders, func(int) error { return getHealthz(client, m.HTTP.URL()) })
+			},
+		})
+	}
 	var results []benchResult
 	for _, x := range measures {
 		fmt.Fprintf(log, "bench: %s: ingest, %s, against %s…\n", process, x.name, x.baseline)
@@ -319,7 +331,7 @@ func benchIngestProcess(ctx context.Context, c benchConfig, log io.Writer, readM
 		for r := range rounds {
 			from, to := r*c.Events/rounds, (r+1)*c.Events/rounds
 			t := time.Now()
-			if err := x.raw(js, func(i int) string { return subject(from + i) }, rawEvs[from:to]); err != nil {
+			if err := x.raw(func(i int) string { return subject(from + i) }, rawEvs[from:to]); err != nil {
 				return nil, err
 			}
 			rawTime += time.Since(t)
@@ -330,11 +342,19 @@ func benchIngestProcess(ctx context.Context, c benchConfig, log io.Writer, readM
 			hosoTime += time.Since(t)
 		}
 		results = append(results, benchResult{
-			Name: "ingest, " + process + ", " + x.name, Baseline: x.baseline + fmt.Sprintf(" (alternating with it, %d parts)", rounds),
+			Name: "ingest, " + process + ", " + x.name, Baseline: x.baseline + alternation(rounds),
 			Value: float64(c.Events) / hosoTime.Seconds(), Base: float64(c.Events) / rawTime.Seconds(), Unit: "events/s", Rate: true,
 		})
 	}
 	return results, nil
+}
+
+// alternation says how a figure and its baseline were measured.
+func alternation(rounds int) string {
+	if rounds == 1 {
+		return " (measured just before)"
+	}
+	return fmt.Sprintf(" (alternating with it, %d parts each)", rounds)
 }
 
 func fanOut(n, workers int, f func(i int) error) error {
@@ -403,6 +423,19 @@ func postBatch(client *http.Client, url string, body []byte) error {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || bytes.Contains(b, []byte(`"error"`)) {
 		return fmt.Errorf("batch: %d %.300s", resp.StatusCode, b)
+	}
+	return nil
+}
+
+func getHealthz(client *http.Client, url string) error {
+	resp, err := client.Get(url + "/healthz")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("healthz: %d %s", resp.StatusCode, b)
 	}
 	return nil
 }
