@@ -136,3 +136,33 @@ func BenchmarkUnmarshalStored(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkMarshalStored compares MarshalStored's hand-written canonical
+// form with encoding/json's on a typical event.
+func BenchmarkMarshalStored(b *testing.B) {
+	at := time.Date(2024, 3, 5, 1, 2, 3, 450_000_000, time.UTC)
+	e := &Event{ID: "000.00.31.H26-240305-0001-1", Type: EventReceived, Dossier: "000.00.31.H26-240305-0001",
+		Unit: "00127", At: at, Procedure: "1.001776.000.00.00.H26", Channel: ChannelOnline, Due: at.Add(72 * time.Hour),
+		Days: 5, Version: 1, RecordedAt: at.Add(time.Second)}
+	b.Run("canonical", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := e.MarshalStored(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s := storedEvent{
+				ID: e.ID, Type: e.Type, Dossier: e.Dossier, Unit: e.Unit, At: e.At.UTC(),
+				Procedure: e.Procedure, Channel: e.Channel, Due: e.Due.UTC().Format(time.RFC3339Nano), Days: e.Days,
+				Version: e.Version, RecordedAt: e.RecordedAt.UTC(),
+			}
+			if _, err := json.Marshal(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

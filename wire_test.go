@@ -3,6 +3,7 @@ package hoso
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"regexp"
 	"testing"
@@ -77,6 +78,51 @@ func FuzzAppendBatchAnswer(f *testing.F) {
 		want, _ = json.Marshal(results[0].Result)
 		if got := results[0].Result.AppendJSON(nil); string(got) != string(want) {
 			t.Fatalf("AppendJSON %s, encoding/json %s", got, want)
+		}
+	})
+}
+
+// BenchmarkDecodeEvent compares DecodeEvent's plain path with
+// encoding/json on a typical event as desk systems send it.
+func BenchmarkDecodeEvent(b *testing.B) {
+	data := []byte(`{"id":"000.00.31.H26-240305-0001-1","type":"received","dossier":"000.00.31.H26-240305-0001","unit":"00127","at":"2024-03-05T08:02:03+07:00","procedure":"1.001776.000.00.00.H26","channel":"online","days":5}`)
+	b.Run("plain", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := DecodeEvent(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeEventJSON(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkAppendBatchAnswer compares the hand-written answer to a batch of
+// 1,000 events with encoding/json's.
+func BenchmarkAppendBatchAnswer(b *testing.B) {
+	results := make([]BatchResult, 1000)
+	for i := range results {
+		results[i].Result = AppendResult{Dossier: fmt.Sprintf("000.00.31.H26-240305-%04d", i), Version: 1, Seq: uint64(100_000 + i)}
+	}
+	b.Run("by-hand", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			AppendBatchAnswer(make([]byte, 0, 96*len(results)+16), results) // sized as the doors size it
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(NewBatchAnswer(results)); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }

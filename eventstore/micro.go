@@ -134,7 +134,7 @@ func (s *IngestService) serve(req micro.Request) {
 	}
 	results := hoso.Ingest(s.ctx, s.Events, p)
 	if p.Batch {
-		_ = req.Respond(hoso.AppendBatchAnswer(make([]byte, 0, 80*len(results)+16), results))
+		_ = req.Respond(hoso.AppendBatchAnswer(make([]byte, 0, 96*len(results)+16), results))
 		return
 	}
 	if results[0].Err != nil {

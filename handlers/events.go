@@ -31,7 +31,7 @@ func (s *Server) handlePostEvents(w http.ResponseWriter, r *http.Request) {
 	if payload.Batch {
 		// Written by hand: the same bytes as writeJSON, without reflecting
 		// over one item per event.
-		answer := hoso.AppendBatchAnswer(make([]byte, 0, 80*len(results)+16), results)
+		answer := hoso.AppendBatchAnswer(make([]byte, 0, 96*len(results)+16), results)
 		writeJSONBody(w, http.StatusOK, append(answer, '\n'))
 		return
 	}
