@@ -467,7 +467,11 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 func (e *Event) DeriveID() string {
 	c := *e
 	c.ID, c.Version, c.RecordedAt, c.Seq, c.ExpectedVersion = "", 0, time.Time{}, 0, nil
-	b, _ := c.MarshalStored() // cannot fail: only strings, numbers and times
+	var buf [320]byte // the usual event fits: no allocation for bytes only hashed
+	b, ok := appendStoredCanonical(buf[:0], &c)
+	if !ok {
+		b, _ = c.MarshalStored() // cannot fail: only strings, numbers and times
+	}
 	sum := sha256.Sum256(b)
 	return "h-" + base64.RawURLEncoding.EncodeToString(sum[:])
 }

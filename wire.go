@@ -199,9 +199,7 @@ func unmarshalFloat(raw json.RawMessage) (float64, error) {
 	if end, ok := numberEnd(raw, 0); ok && end == len(raw) {
 		return strconv.ParseFloat(string(raw), 64)
 	}
-	var f float64
-	err := json.Unmarshal(raw, &f)
-	return f, err
+	return unmarshalJSON[float64](raw)
 }
 
 // unmarshalInt reads raw into an int as json.Unmarshal does, likewise.
@@ -210,7 +208,13 @@ func unmarshalInt(raw json.RawMessage) (int, error) {
 		n, err := strconv.ParseInt(string(raw), 10, 0)
 		return int(n), err
 	}
-	var n int
-	err := json.Unmarshal(raw, &n)
-	return n, err
+	return unmarshalJSON[int](raw)
+}
+
+// unmarshalJSON is json.Unmarshal into a new T, apart so that the fast
+// paths above keep their values off the heap.
+func unmarshalJSON[T any](raw json.RawMessage) (T, error) {
+	var v T
+	err := json.Unmarshal(raw, &v)
+	return v, err
 }
