@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -76,10 +75,22 @@ const (
 	FutureTolerance = 5 * time.Minute
 )
 
-var dossierCodeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
-// ValidDossierCode reports whether code is an acceptable dossier code.
-func ValidDossierCode(code string) bool { return dossierCodeRE.MatchString(code) }
+// ValidDossierCode reports whether code is an acceptable dossier code:
+// ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$, checked by hand since every event
+// and every dossier request asks.
+func ValidDossierCode(code string) bool {
+	if len(code) == 0 || len(code) > 64 {
+		return false
+	}
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		alnum := c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Event is one fact about one dossier. Events are the only write model: the
 // ledger stores them and every read model is derived from them.
@@ -128,6 +139,11 @@ type wireEvent struct {
 	Outcome         *string          `json:"outcome"`
 	Reason          *string          `json:"reason"`
 	ExpectedVersion *json.RawMessage `json:"expected_version"`
+
+	// plain, plainDays and plainExpectedVersion hold what decodePlain
+	// read, so that the pointers above need no allocations of their own.
+	plain                           [len(wireFields)]string
+	plainDays, plainExpectedVersion json.RawMessage
 }
 
 // storedEvent fixes the canonical field order of a stored event.
@@ -153,9 +169,18 @@ type storedEvent struct {
 // EINVALID error naming the field. It checks the syntax of each field but not
 // the event against a dossier's state; see Validate and Dossier.Apply.
 func DecodeEvent(data []byte) (*Event, error) {
+	var w wireEvent
+	if w.decodePlain(data) {
+		return w.event()
+	}
+	return decodeEventJSON(data)
+}
+
+// decodeEventJSON is DecodeEvent by encoding/json, for any input.
+func decodeEventJSON(data []byte) (*Event, error) {
+	var w wireEvent
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var w wireEvent
 	if err := dec.Decode(&w); err != nil {
 		return nil, jsonError(err)
 	}
@@ -250,8 +275,8 @@ func (w *wireEvent) event() (*Event, error) {
 		}
 	}
 	if w.Days != nil {
-		var days float64
-		if err := json.Unmarshal(*w.Days, &days); err != nil {
+		days, err := unmarshalFloat(*w.Days)
+		if err != nil {
 			return nil, FieldErrorf("days", "must be a number of working days, got %s", *w.Days)
 		}
 		if days <= 0 || days > MaxDays || math.IsNaN(days) || math.Round(days*100) != days*100 {
@@ -260,8 +285,8 @@ func (w *wireEvent) event() (*Event, error) {
 		e.Days = days
 	}
 	if w.ExpectedVersion != nil {
-		var v int
-		if err := json.Unmarshal(*w.ExpectedVersion, &v); err != nil || v < 0 {
+		v, err := unmarshalInt(*w.ExpectedVersion)
+		if err != nil || v < 0 {
 			return nil, FieldErrorf("expected_version", "must be a whole number of events, 0 or more, got %s", *w.ExpectedVersion)
 		}
 		e.ExpectedVersion = &v
@@ -385,6 +410,9 @@ func (e *Event) CheckClock(now time.Time) error {
 
 // MarshalStored returns the canonical stored form of e.
 func (e *Event) MarshalStored() ([]byte, error) {
+	if b, ok := appendStoredCanonical(make([]byte, 0, 320), e); ok {
+		return b, nil
+	}
 	s := storedEvent{
 		ID: e.ID, Type: e.Type, Dossier: e.Dossier, Unit: e.Unit, At: e.At.UTC(),
 		Procedure: e.Procedure, Channel: e.Channel, Days: e.Days, ToUnit: e.ToUnit,
@@ -439,7 +467,11 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 func (e *Event) DeriveID() string {
 	c := *e
 	c.ID, c.Version, c.RecordedAt, c.Seq, c.ExpectedVersion = "", 0, time.Time{}, 0, nil
-	b, _ := c.MarshalStored() // cannot fail: only strings, numbers and times
+	var buf [320]byte // the usual event fits: no allocation for bytes only hashed
+	b, ok := appendStoredCanonical(buf[:0], &c)
+	if !ok {
+		b, _ = c.MarshalStored() // cannot fail: only strings, numbers and times
+	}
 	sum := sha256.Sum256(b)
 	return "h-" + base64.RawURLEncoding.EncodeToString(sum[:])
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strconv"
 )
 
 // Payload is a decoded ingest request: the events, in order, each decoded or
@@ -36,6 +37,15 @@ func ParsePayload(body []byte, ndjson bool) (*Payload, error) {
 			return nil, Errorf(EINVALID, "empty array: send at least one event")
 		}
 		return decodeItems(items, true), nil
+	}
+	if !ndjson && trimmed[0] == '{' {
+		// The usual single event, read in one pass rather than split off
+		// first and decoded after.
+		var w wireEvent
+		if w.decodePlain(trimmed) {
+			e, err := w.event()
+			return &Payload{Events: []*Event{e}, Errs: []error{err}}, nil
+		}
 	}
 	if ndjson {
 		var items []json.RawMessage
@@ -154,4 +164,47 @@ func NewBatchAnswer(results []BatchResult) BatchAnswer {
 		a.Results[i].AppendResult = &res
 	}
 	return a
+}
+
+// AppendJSON appends r as encoding/json writes it, without reflection.
+func (r AppendResult) AppendJSON(b []byte) []byte {
+	b = appendJSONString(append(b, `{"dossier":`...), r.Dossier)
+	b = strconv.AppendInt(append(b, `,"version":`...), int64(r.Version), 10)
+	b = strconv.AppendUint(append(b, `,"seq":`...), r.Seq, 10)
+	b = strconv.AppendBool(append(b, `,"duplicate":`...), r.Duplicate)
+	return append(b, '}')
+}
+
+// AppendBatchAnswer appends the answer to a batch, NewBatchAnswer(results),
+// as encoding/json writes it, without reflection: a batch of 1,000 events
+// is answered with 1,000 items.
+func AppendBatchAnswer(b []byte, results []BatchResult) []byte {
+	b = append(b, `{"results":[`...)
+	for i, r := range results {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if r.Err == nil {
+			b = r.Result.AppendJSON(b)
+			continue
+		}
+		d := NewErrorBody(r.Err).Error
+		b = appendJSONString(append(b, `{"error":{"code":`...), d.Code)
+		b = appendJSONString(append(b, `,"message":`...), d.Message)
+		if d.Field != "" {
+			b = appendJSONString(append(b, `,"field":`...), d.Field)
+		}
+		b = append(b, "}}"...)
+	}
+	return append(b, "]}"...)
+}
+
+// appendJSONString appends v as encoding/json writes a string: by hand when
+// nothing in it needs escaping, by encoding/json when something does.
+func appendJSONString(b []byte, v string) []byte {
+	if out, ok := appendPlainString(b, v, true); ok {
+		return out
+	}
+	quoted, _ := json.Marshal(v) // cannot fail: any string encodes
+	return append(b, quoted...)
 }

@@ -1,6 +1,7 @@
 package hoso
 
 import (
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -226,4 +227,124 @@ func parseUTC(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+}
+
+// appendStoredCanonical appends the stored form of e as encoding/json
+// writes it (MarshalStored), byte for byte, without reflection:
+// MarshalStored runs for every event appended (twice for an event sent
+// without id), where encoding/json's reflection costs several times the
+// writing. It answers ok false for what it does not write itself: text that
+// encoding/json escapes, a time outside the years 0 to 9999 (which
+// encoding/json refuses), days that it writes with an exponent or refuses.
+// MarshalStored then leaves those to encoding/json (FuzzMarshalStored
+// checks both write the same).
+func appendStoredCanonical(b []byte, e *Event) ([]byte, bool) {
+	ok := true
+	str := func(name, v string) {
+		b = append(b, name...)
+		b, ok = appendPlainString(b, v, ok)
+	}
+	tm := func(name string, t time.Time) {
+		b = append(b, name...)
+		if b, ok = appendUTC(append(b, '"'), t.UTC(), ok); ok {
+			b = append(b, '"')
+		}
+	}
+	str(`{"id":`, e.ID)
+	str(`,"type":`, string(e.Type))
+	str(`,"dossier":`, e.Dossier)
+	str(`,"unit":`, e.Unit)
+	tm(`,"at":`, e.At)
+	if e.Procedure != "" {
+		str(`,"procedure":`, e.Procedure)
+	}
+	if e.Channel != "" {
+		str(`,"channel":`, string(e.Channel))
+	}
+	if !e.Due.IsZero() {
+		tm(`,"due":`, e.Due)
+	}
+	if e.Days != 0 {
+		// encoding/json writes a float64 in 'f' form from 1e-6 to 1e21.
+		if abs := math.Abs(e.Days); !(abs >= 1e-6 && abs < 1e21) {
+			return nil, false
+		}
+		b = strconv.AppendFloat(append(b, `,"days":`...), e.Days, 'f', -1, 64)
+	}
+	if e.ToUnit != "" {
+		str(`,"to_unit":`, e.ToUnit)
+	}
+	if e.Outcome != "" {
+		str(`,"outcome":`, string(e.Outcome))
+	}
+	if e.Reason != "" {
+		str(`,"reason":`, e.Reason)
+	}
+	b = strconv.AppendInt(append(b, `,"version":`...), int64(e.Version), 10)
+	tm(`,"recorded_at":`, e.RecordedAt)
+	return append(b, '}'), ok
+}
+
+// appendUTC appends t, a UTC time, as t.AppendFormat(b, time.RFC3339Nano)
+// does, when its year is within 0 to 9999; otherwise it answers false.
+func appendUTC(b []byte, t time.Time, ok bool) ([]byte, bool) {
+	year, month, day := t.Date()
+	if !ok || year < 0 || year > 9999 {
+		return b, false
+	}
+	hour, minute, sec := t.Clock()
+	two := func(n int) { b = append(b, byte('0'+n/10), byte('0'+n%10)) }
+	two(year / 100)
+	two(year % 100)
+	b = append(b, '-')
+	two(int(month))
+	b = append(b, '-')
+	two(day)
+	b = append(b, 'T')
+	two(hour)
+	b = append(b, ':')
+	two(minute)
+	b = append(b, ':')
+	two(sec)
+	if ns := t.Nanosecond(); ns != 0 {
+		var digits [9]byte
+		for i := len(digits) - 1; i >= 0; i-- {
+			digits[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := len(digits)
+		for digits[n-1] == '0' {
+			n--
+		}
+		b = append(append(b, '.'), digits[:n]...)
+	}
+	return append(b, 'Z'), true
+}
+
+// appendPlainString appends v quoted when encoding/json would write it
+// without escapes: valid UTF-8 without control characters, quotes,
+// backslashes, the HTML characters < > & and the line separators U+2028
+// and U+2029. Otherwise it answers false.
+func appendPlainString(b []byte, v string, ok bool) ([]byte, bool) {
+	if !ok {
+		return b, false
+	}
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return b, false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(v[i:])
+		if (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029' {
+			return b, false
+		}
+		i += size
+	}
+	b = append(b, '"')
+	b = append(b, v...)
+	return append(b, '"'), true
 }

@@ -2,6 +2,8 @@ package hoso
 
 import (
 	"bytes"
+	"encoding/json"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -68,6 +70,47 @@ func FuzzUnmarshalStored(f *testing.F) {
 	})
 }
 
+// FuzzMarshalStored checks that appendStoredCanonical writes what
+// encoding/json writes, wherever it writes at all, and that it writes the
+// usual events.
+func FuzzMarshalStored(f *testing.F) {
+	at := time.Date(2024, 3, 5, 1, 2, 3, 450_000_000, time.UTC).UnixNano()
+	f.Add("a-1", "received", "D-1", "00127", at, "1.001776", "online", at+1e12, 2.5, "", "", "", 1, at+1e9)
+	f.Add("h-x", "transferred", "D.2", "004", at, "", "", int64(0), 0.0, "00118", "", "", 3, at)
+	f.Add("w", "withdrawn", "x", "01", at, "", "", int64(0), 0.0, "", "", "thiếu giấy tờ <&> \"q\" \u2028 \xff", 2, at)
+	f.Add("r", "resolved", "x", "01", int64(-1e18), "", "", int64(0), 1e-7, "", "rejected", "\t", -5, int64(7e18))
+	f.Fuzz(func(t *testing.T, id, typ, dossier, unit string, atNs int64, procedure, channel string, dueNs int64,
+		days float64, toUnit, outcome, reason string, version int, recordedNs int64) {
+		e := &Event{ID: id, Type: EventType(typ), Dossier: dossier, Unit: unit, At: time.Unix(0, atNs),
+			Procedure: procedure, Channel: Channel(channel), Days: days, ToUnit: toUnit, Outcome: Outcome(outcome),
+			Reason: reason, Version: version, RecordedAt: time.Unix(0, recordedNs)}
+		if dueNs != 0 {
+			e.Due = time.Unix(0, dueNs)
+		}
+		got, gotErr := e.MarshalStored()
+		s := storedEvent{
+			ID: e.ID, Type: e.Type, Dossier: e.Dossier, Unit: e.Unit, At: e.At.UTC(),
+			Procedure: e.Procedure, Channel: e.Channel, Days: e.Days, ToUnit: e.ToUnit,
+			Outcome: e.Outcome, Reason: e.Reason, Version: e.Version, RecordedAt: e.RecordedAt.UTC(),
+		}
+		if !e.Due.IsZero() {
+			s.Due = e.Due.UTC().Format(time.RFC3339Nano)
+		}
+		want, wantErr := json.Marshal(s)
+		if (gotErr == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
+			t.Fatalf("MarshalStored %s (%v), encoding/json %s (%v)", got, gotErr, want, wantErr)
+		}
+		plain := true
+		for _, v := range []string{id, typ, dossier, unit, procedure, channel, toUnit, outcome, reason} {
+			_, ok := appendPlainString(nil, v, true)
+			plain = plain && ok
+		}
+		if _, ok := appendStoredCanonical(nil, e); !ok && plain && wantErr == nil && (days == 0 || math.Abs(days) >= 1e-6 && math.Abs(days) < 1e21) {
+			t.Fatalf("fast path refused %s", want)
+		}
+	})
+}
+
 // BenchmarkUnmarshalStored compares the canonical fast path with
 // encoding/json on a typical stored event.
 func BenchmarkUnmarshalStored(b *testing.B) {
@@ -88,6 +131,36 @@ func BenchmarkUnmarshalStored(b *testing.B) {
 	b.Run("encoding-json", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := unmarshalStoredJSON(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkMarshalStored compares MarshalStored's hand-written canonical
+// form with encoding/json's on a typical event.
+func BenchmarkMarshalStored(b *testing.B) {
+	at := time.Date(2024, 3, 5, 1, 2, 3, 450_000_000, time.UTC)
+	e := &Event{ID: "000.00.31.H26-240305-0001-1", Type: EventReceived, Dossier: "000.00.31.H26-240305-0001",
+		Unit: "00127", At: at, Procedure: "1.001776.000.00.00.H26", Channel: ChannelOnline, Due: at.Add(72 * time.Hour),
+		Days: 5, Version: 1, RecordedAt: at.Add(time.Second)}
+	b.Run("canonical", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := e.MarshalStored(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s := storedEvent{
+				ID: e.ID, Type: e.Type, Dossier: e.Dossier, Unit: e.Unit, At: e.At.UTC(),
+				Procedure: e.Procedure, Channel: e.Channel, Due: e.Due.UTC().Format(time.RFC3339Nano), Days: e.Days,
+				Version: e.Version, RecordedAt: e.RecordedAt.UTC(),
+			}
+			if _, err := json.Marshal(s); err != nil {
 				b.Fatal(err)
 			}
 		}

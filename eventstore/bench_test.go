@@ -18,9 +18,10 @@ import (
 // received event per new dossier, with the same per-dossier headers
 // (Nats-Msg-Id and Nats-Expected-Last-Subject-Sequence). Compare them with
 //
-//	go test -run '^$' -bench 'Append|Raw' -benchtime 20000x ./eventstore
+//	go test -run '^$' -bench 'Append|Ingest|Raw' -benchtime 30000x -count 3 ./eventstore
 //
-// and read the events/s column.
+// and read the events/s column. The Ingest benchmarks start from the bytes
+// a door receives: they also parse and decode the body and encode the answer.
 
 const benchSenders = 32
 
@@ -74,6 +75,61 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 	fanOut(b, len(evs), func(i int) error {
 		_, err := in.Append(ctx, evs[i])
 		return err
+	})
+	reportRate(b)
+}
+
+// BenchmarkIngestNDJSON is what both doors do with an NDJSON body of 1,000
+// events: parse and decode it, append the events, encode the batch answer.
+func BenchmarkIngestNDJSON(b *testing.B) {
+	in := newIngester(b, openStore(b))
+	var bodies [][]byte
+	for i := 0; i < b.N; i += 1000 {
+		var body []byte
+		for j := i; j < min(i+1000, b.N); j++ {
+			body = append(append(body, benchEvent(j)...), '\n')
+		}
+		bodies = append(bodies, body)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for _, body := range bodies {
+		p, err := hoso.ParsePayload(body, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		results := hoso.Ingest(ctx, in, p)
+		for _, r := range results {
+			if r.Err != nil {
+				b.Fatal(r.Err)
+			}
+		}
+		hoso.AppendBatchAnswer(make([]byte, 0, 96*len(results)+16), results) // sized as the doors size it
+	}
+	reportRate(b)
+}
+
+// BenchmarkIngestConcurrent is single events from 32 concurrent senders,
+// each from its JSON bytes to its encoded answer.
+func BenchmarkIngestConcurrent(b *testing.B) {
+	in := newIngester(b, openStore(b))
+	bodies := make([][]byte, b.N)
+	for i := range bodies {
+		bodies[i] = benchEvent(i)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	fanOut(b, len(bodies), func(i int) error {
+		p, err := hoso.ParsePayload(bodies[i], false)
+		if err != nil {
+			return err
+		}
+		r := hoso.Ingest(ctx, in, p)[0]
+		if r.Err != nil {
+			return r.Err
+		}
+		r.Result.AppendJSON(nil)
+		return nil
 	})
 	reportRate(b)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -35,6 +34,8 @@ type Ingester struct {
 	stripes [1024]sync.Mutex
 	seed    maphash.Seed
 	cache   *dossierCache
+	// noDossier is the state of a dossier not yet in the stream.
+	noDossier cachedDossier
 }
 
 var (
@@ -61,35 +62,46 @@ func NewIngester(store *Store, units *hoso.Units, calendar *hoso.Calendar, now h
 type cachedDossier struct {
 	d       hoso.Dossier
 	lastSeq uint64
-	ids     map[string]hoso.AppendResult
+	// ids are the ids of the dossier's events with their sequences, in
+	// order. A dossier has a handful of events, so a slice, copied on each
+	// append, costs less than a map.
+	ids []eventID
 }
 
-// Append validates and appends one event.
-func (in *Ingester) Append(ctx context.Context, e *hoso.Event) (hoso.AppendResult, error) {
-	if err := in.prepare(e); err != nil {
-		return hoso.AppendResult{}, err
+type eventID struct {
+	id  string
+	seq uint64
+}
+
+// seqOf returns the sequence of the dossier's event with id.
+func (cd *cachedDossier) seqOf(id string) (uint64, bool) {
+	for _, x := range cd.ids {
+		if x.id == id {
+			return x.seq, true
+		}
 	}
-	mu := in.stripe(e.Dossier)
-	mu.Lock()
-	defer mu.Unlock()
-	return in.appendRetrying(ctx, e, 0, true)
+	return 0, false
 }
 
-func (in *Ingester) stripe(code string) *sync.Mutex {
-	return &in.stripes[in.stripeOf(code)]
+// Append validates and appends one event, as a batch of one: awaiting the
+// acknowledgement of an asynchronous publish costs less than JetStream's
+// synchronous publish, a request with a reply subscription of its own.
+func (in *Ingester) Append(ctx context.Context, e *hoso.Event) (hoso.AppendResult, error) {
+	r := in.appendBatch(ctx, []*hoso.Event{e}, true)[0]
+	return r.Result, r.Err
 }
 
 func (in *Ingester) stripeOf(code string) int {
 	return int(maphash.String(in.seed, code) % uint64(len(in.stripes)))
 }
 
-// appendRetrying appends e, holding its dossier's stripe, from the given
-// attempt on: each time another writer wins the dossier it re-reads and
-// re-validates, up to MaxRetries. With msgID the publish carries the event's
-// id as JetStream's Msg-Id.
-func (in *Ingester) appendRetrying(ctx context.Context, e *hoso.Event, attempt int, msgID bool) (hoso.AppendResult, error) {
-	for ; ; attempt++ {
-		res, err := in.appendLocked(ctx, e, attempt == 0, msgID)
+// appendRetrying appends e, holding its dossier's stripe, once another
+// writer won the dossier from its first attempt: each time that happens it
+// re-reads and re-validates, up to MaxRetries times. With msgID
+// the publish carries the event's id as JetStream's Msg-Id.
+func (in *Ingester) appendRetrying(ctx context.Context, e *hoso.Event, msgID bool) (hoso.AppendResult, error) {
+	for attempt := 1; ; attempt++ {
+		res, err := in.appendLocked(ctx, e, msgID)
 		if !errors.Is(err, errWrongLastSeq) {
 			return res, err
 		}
@@ -128,15 +140,11 @@ func (in *Ingester) prepare(e *hoso.Event) error {
 	return nil
 }
 
-// appendLocked validates e against the dossier's state and publishes it.
-// With optimistic set, a received event for a dossier this process has not
-// cached is taken to open a new dossier without reading the stream first:
-// the publish expects the dossier's subject to be empty, so JetStream
-// refuses it if the dossier exists after all, and the retry reads it. This
-// saves a round trip per new dossier, the common case of a received event.
-func (in *Ingester) appendLocked(ctx context.Context, e *hoso.Event, optimistic, msgID bool) (hoso.AppendResult, error) {
-	p, res, err := in.stage(ctx, e, optimistic)
-	if p == nil || err != nil {
+// appendLocked validates e against the dossier's state as the stream holds
+// it and publishes it, waiting for the acknowledgement.
+func (in *Ingester) appendLocked(ctx context.Context, e *hoso.Event, msgID bool) (hoso.AppendResult, error) {
+	p, res, err := in.stage(ctx, e, false)
+	if p.e == nil || err != nil {
 		return res, err
 	}
 	ack, err := in.store.publish(ctx, e.Dossier, msgIDOf(e, msgID), p.cd.lastSeq, p.data)
@@ -151,42 +159,48 @@ func (in *Ingester) appendLocked(ctx context.Context, e *hoso.Event, optimistic,
 type staged struct {
 	e    *hoso.Event
 	cd   *cachedDossier // the state it was validated against
-	next hoso.Dossier   // the state after it
+	next *cachedDossier // the state after it, cached once the event is stored
 	data []byte
 }
 
-// stage validates e against its dossier's state. A nil staged with a nil
-// error is an id already in the dossier's history: res is the answer.
-func (in *Ingester) stage(ctx context.Context, e *hoso.Event, optimistic bool) (*staged, hoso.AppendResult, error) {
+// stage validates e against its dossier's state. A staged without event
+// and a nil error is an id already in the dossier's history: res is the
+// answer. With optimistic set, a received event for a dossier this process
+// has not cached is taken to open a new dossier without reading the stream
+// first: the publish expects the dossier's subject to be empty, so
+// JetStream refuses it if the dossier exists after all, and the retry reads
+// it. This saves a round trip per new dossier, the common case of a
+// received event.
+func (in *Ingester) stage(ctx context.Context, e *hoso.Event, optimistic bool) (staged, hoso.AppendResult, error) {
 	cd, ok := in.cache.get(e.Dossier)
 	if !ok && optimistic && e.Type == hoso.EventReceived {
-		cd = &cachedDossier{}
+		cd = &in.noDossier
 	} else if !ok {
 		var err error
 		if cd, err = in.load(ctx, e.Dossier); err != nil {
-			return nil, hoso.AppendResult{}, err
+			return staged{}, hoso.AppendResult{}, err
 		}
 	}
-	if res, ok := cd.ids[e.ID]; ok {
-		res, err := in.duplicate(ctx, e, res.Seq)
-		return nil, res, err
+	if seq, ok := cd.seqOf(e.ID); ok {
+		res, err := in.duplicate(ctx, e, seq)
+		return staged{}, res, err
 	}
-	next := cd.d
-	if err := next.Apply(e); err != nil {
-		return nil, hoso.AppendResult{}, err
+	next := &cachedDossier{d: cd.d}
+	if err := next.d.Apply(e); err != nil {
+		return staged{}, hoso.AppendResult{}, err
 	}
 	stored := *e
-	stored.Version = next.Version
+	stored.Version = next.d.Version
 	stored.RecordedAt = in.now().UTC()
 	data, err := stored.MarshalStored()
 	if err != nil {
-		return nil, hoso.AppendResult{}, err
+		return staged{}, hoso.AppendResult{}, err
 	}
-	return &staged{e: e, cd: cd, next: next, data: data}, hoso.AppendResult{}, nil
+	return staged{e: e, cd: cd, next: next, data: data}, hoso.AppendResult{}, nil
 }
 
 // commit records a published event in the cache and answers its result.
-func (in *Ingester) commit(ctx context.Context, p *staged, ack *jetstream.PubAck) (hoso.AppendResult, error) {
+func (in *Ingester) commit(ctx context.Context, p staged, ack *jetstream.PubAck) (hoso.AppendResult, error) {
 	e := p.e
 	if ack.Duplicate {
 		// The id is in the stream but not in this dossier's history as we
@@ -194,14 +208,13 @@ func (in *Ingester) commit(ctx context.Context, p *staged, ack *jetstream.PubAck
 		in.cache.drop(e.Dossier)
 		return in.duplicate(ctx, e, ack.Sequence)
 	}
-	res := hoso.AppendResult{Dossier: e.Dossier, Version: p.next.Version, Seq: ack.Sequence}
 	next := p.next
-	next.LastSeq = ack.Sequence
-	updated := &cachedDossier{d: next, lastSeq: ack.Sequence, ids: make(map[string]hoso.AppendResult, len(p.cd.ids)+1)}
-	maps.Copy(updated.ids, p.cd.ids)
-	updated.ids[e.ID] = res
-	in.cache.put(e.Dossier, updated)
-	return res, nil
+	next.d.LastSeq, next.lastSeq = ack.Sequence, ack.Sequence
+	next.ids = make([]eventID, len(p.cd.ids), len(p.cd.ids)+1)
+	copy(next.ids, p.cd.ids)
+	next.ids = append(next.ids, eventID{e.ID, ack.Sequence})
+	in.cache.put(e.Dossier, next)
+	return hoso.AppendResult{Dossier: e.Dossier, Version: next.d.Version, Seq: ack.Sequence}, nil
 }
 
 // duplicate answers a re-sent id with the original result, or refuses an id
@@ -228,12 +241,12 @@ func (in *Ingester) load(ctx context.Context, code string) (*cachedDossier, erro
 	if err != nil {
 		return nil, err
 	}
-	cd := &cachedDossier{ids: make(map[string]hoso.AppendResult, len(events))}
+	cd := &cachedDossier{ids: make([]eventID, 0, len(events))}
 	for _, ev := range events {
 		if err := cd.d.Apply(ev); err != nil {
 			return nil, fmt.Errorf("dossier %q in the ledger does not fold at seq %d: %w", code, ev.Seq, err)
 		}
-		cd.ids[ev.ID] = hoso.AppendResult{Dossier: code, Version: ev.Version, Seq: ev.Seq}
+		cd.ids = append(cd.ids, eventID{ev.ID, ev.Seq})
 		cd.lastSeq = ev.Seq
 	}
 	in.cache.put(code, cd)
@@ -265,36 +278,48 @@ func (in *Ingester) AppendBulk(ctx context.Context, events []*hoso.Event) []hoso
 
 func (in *Ingester) appendBatch(ctx context.Context, events []*hoso.Event, msgID bool) []hoso.BatchResult {
 	results := make([]hoso.BatchResult, len(events))
-	groups := make(map[string][]int)
-	var order []string
+	if len(events) == 1 {
+		in.appendRound(ctx, events, []int{0}, results, msgID)
+		return results
+	}
+	// round[i] is how many events of events[i]'s dossier come before it in
+	// the batch: the round it is appended in.
+	round := make([]int, len(events))
+	rounds := 1
+	before := make(map[string]int, len(events))
 	for i, e := range events {
-		if results[i].Err = in.prepare(e); results[i].Err != nil {
-			continue
-		}
-		if _, ok := groups[e.Dossier]; !ok {
-			order = append(order, e.Dossier)
-		}
-		groups[e.Dossier] = append(groups[e.Dossier], i)
+		round[i] = before[e.Dossier]
+		before[e.Dossier]++
+		rounds = max(rounds, round[i]+1)
 	}
-	for round := 0; ; round++ {
-		var idx []int
-		for _, code := range order {
-			if g := groups[code]; round < len(g) {
-				idx = append(idx, g[round])
-			}
-		}
-		if len(idx) == 0 {
-			return results
-		}
-		for start := 0; start < len(idx); start += in.BatchInFlight {
-			in.appendRound(ctx, events, idx[start:min(start+in.BatchInFlight, len(idx))], results, msgID)
+	// The events by round, in batch order within each: a counting sort.
+	start := make([]int, rounds+1)
+	for _, r := range round {
+		start[r+1]++
+	}
+	for r := range rounds {
+		start[r+1] += start[r]
+	}
+	byRound := make([]int, len(events))
+	next := slices.Clone(start[:rounds])
+	for i, r := range round {
+		byRound[next[r]] = i
+		next[r]++
+	}
+	for r := range rounds {
+		idx := byRound[start[r]:start[r+1]]
+		for from := 0; from < len(idx); from += in.BatchInFlight {
+			in.appendRound(ctx, events, idx[from:min(from+in.BatchInFlight, len(idx))], results, msgID)
 		}
 	}
+	return results
 }
 
 // appendRound appends events[i] for every i of idx, all of different
 // dossiers, holding their stripes (taken in ascending order, so two rounds
-// never deadlock) from validation until the acknowledgement.
+// never deadlock) from validation until the acknowledgement. Each event is
+// checked and published in turn, so that the server stores the first while
+// the next are checked.
 func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx []int, results []hoso.BatchResult, msgID bool) {
 	stripes := make([]int, 0, len(idx))
 	for _, i := range idx {
@@ -313,14 +338,17 @@ func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx [
 
 	type inFlight struct {
 		i   int
-		p   *staged
+		p   staged
 		fut jetstream.PubAckFuture
 	}
 	flights := make([]inFlight, 0, len(idx))
 	for _, i := range idx {
 		e := events[i]
+		if results[i].Err = in.prepare(e); results[i].Err != nil {
+			continue
+		}
 		p, res, err := in.stage(ctx, e, true)
-		if p == nil || err != nil {
+		if p.e == nil || err != nil {
 			results[i] = hoso.BatchResult{Result: res, Err: err}
 			continue
 		}
@@ -340,7 +368,7 @@ func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx [
 		case err := <-f.fut.Err():
 			if err = publishError(f.p.e.Dossier, err); errors.Is(err, errWrongLastSeq) {
 				in.cache.drop(f.p.e.Dossier)
-				r.Result, r.Err = in.appendRetrying(ctx, f.p.e, 1, msgID)
+				r.Result, r.Err = in.appendRetrying(ctx, f.p.e, msgID)
 				continue
 			}
 			in.cache.drop(f.p.e.Dossier)

@@ -32,8 +32,18 @@ type IngestService struct {
 	svc    micro.Service
 	ctx    context.Context
 	cancel context.CancelFunc
-	sem    chan struct{}
-	wg     sync.WaitGroup
+	// workers counts the goroutines that serve requests, started as
+	// requests come and kept until Close: a new goroutine per request
+	// would grow its stack anew each time through the ingest path.
+	workers  chan struct{}
+	requests chan micro.Request
+	quit     chan struct{}
+	wg       sync.WaitGroup
+	// closing, set by Close under mu, stops new workers: micro drains the
+	// subscription after Stop, so requests may still come while Close
+	// waits for the workers, and a WaitGroup must not grow then.
+	mu      sync.Mutex
+	closing bool
 }
 
 // Open registers the service on nc.
@@ -45,7 +55,9 @@ func (s *IngestService) Open(nc *nats.Conn) error {
 		s.Version = "0.1.0"
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.sem = make(chan struct{}, s.MaxConcurrency)
+	s.workers = make(chan struct{}, s.MaxConcurrency)
+	s.requests = make(chan micro.Request)
+	s.quit = make(chan struct{})
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        ServiceName,
 		Version:     s.Version,
@@ -68,19 +80,49 @@ func (s *IngestService) Open(nc *nats.Conn) error {
 	return nil
 }
 
-// handle runs each request on its own goroutine (bounded), since micro
-// calls handlers one at a time per subscription.
+// handle hands each request to a worker goroutine, since micro calls
+// handlers one at a time per subscription: an idle one, else a new one up
+// to MaxConcurrency, else the first to be free.
 func (s *IngestService) handle(req micro.Request) {
 	select {
-	case s.sem <- struct{}{}:
-	case <-s.ctx.Done():
-		_ = req.Error("503", "service stopping", mustJSON(hoso.NewErrorBody(hoso.Errorf(hoso.EINTERNAL, "service stopping"))))
+	case s.requests <- req:
 		return
+	default:
 	}
-	s.wg.Go(func() {
-		defer func() { <-s.sem }()
+	select {
+	case s.requests <- req:
+		return
+	case s.workers <- struct{}{}:
+		if s.startWorker(req) {
+			return
+		}
+		<-s.workers
+	case <-s.quit:
+	}
+	_ = req.Error("503", "service stopping", mustJSON(hoso.NewErrorBody(hoso.Errorf(hoso.EINTERNAL, "service stopping"))))
+}
+
+// startWorker starts a worker serving req, unless Close has begun.
+func (s *IngestService) startWorker(req micro.Request) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.wg.Go(func() { s.work(req) })
+	return true
+}
+
+// work serves req, then every request handed to it until Close.
+func (s *IngestService) work(req micro.Request) {
+	for {
 		s.serve(req)
-	})
+		select {
+		case req = <-s.requests:
+		case <-s.quit:
+			return
+		}
+	}
 }
 
 func (s *IngestService) serve(req micro.Request) {
@@ -92,14 +134,14 @@ func (s *IngestService) serve(req micro.Request) {
 	}
 	results := hoso.Ingest(s.ctx, s.Events, p)
 	if p.Batch {
-		_ = req.RespondJSON(hoso.NewBatchAnswer(results))
+		_ = req.Respond(hoso.AppendBatchAnswer(make([]byte, 0, 96*len(results)+16), results))
 		return
 	}
 	if results[0].Err != nil {
 		respondError(req, results[0].Err)
 		return
 	}
-	_ = req.RespondJSON(results[0].Result)
+	_ = req.Respond(results[0].Result.AppendJSON(make([]byte, 0, 128)))
 }
 
 // respondError answers with the JSON error body and the micro error headers,
@@ -120,6 +162,12 @@ func (s *IngestService) Close() error {
 	if s.svc != nil {
 		err = s.svc.Stop()
 	}
+	s.mu.Lock()
+	if s.quit != nil && !s.closing {
+		close(s.quit)
+	}
+	s.closing = true
+	s.mu.Unlock()
 	s.wg.Wait()
 	if s.cancel != nil {
 		s.cancel()

@@ -297,12 +297,14 @@ func (s *Store) publishAsync(code, id string, lastSeq uint64, data []byte) (jets
 }
 
 func appendMsg(code, id string, lastSeq uint64, data []byte) *nats.Msg {
-	msg := &nats.Msg{Subject: Subject(code), Data: data, Header: nats.Header{}}
+	// The header names are in canonical form already: set directly, not
+	// through Header.Set, with one backing array for both values.
+	values := [2]string{strconv.FormatUint(lastSeq, 10), id}
+	header := nats.Header{jetstream.ExpectedLastSubjSeqHeader: values[0:1:1]}
 	if id != "" {
-		msg.Header.Set(jetstream.MsgIDHeader, id)
+		header[jetstream.MsgIDHeader] = values[1:2:2]
 	}
-	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(lastSeq, 10))
-	return msg
+	return &nats.Msg{Subject: Subject(code), Data: data, Header: header}
 }
 
 // publishError turns JetStream's refusal of the expected sequence into

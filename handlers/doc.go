@@ -4,7 +4,8 @@
 // codes to HTTP statuses and JSON error bodies. The read endpoints mount with
 // MountReads; the supervisors' dashboard (server-rendered pages, templates and
 // stylesheet embedded) with MountDashboard; /metrics through Server.Handle
-// and Server.Observe.
+// and Server.Observe. A process that serves ingest only mounts
+// MountIngestOnly instead of the reads and the dashboard.
 //
 // It depends only on the root package: the ledger reaches it through the
 // hoso.EventService and hoso.DossierService interfaces, so tests drive it with

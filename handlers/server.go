@@ -54,6 +54,8 @@ type Server struct {
 	Observe func(route string, status int, d time.Duration)
 
 	mux *http.ServeMux
+	// ingestOnly is set by MountIngestOnly, before the server serves.
+	ingestOnly bool
 
 	mu       sync.Mutex // guards the fields below, set by Open and read by Close and URL
 	server   *http.Server
@@ -72,11 +74,11 @@ func NewServer() *Server {
 		mux:          http.NewServeMux(),
 	}
 	s.mux.HandleFunc("POST /v1/events", s.handlePostEvents)
-	s.mux.HandleFunc("GET /v1/dossiers/{code}", s.handleGetDossier)
-	s.mux.HandleFunc("GET /v1/checkpoint", s.handleCheckpoint)
-	s.mux.HandleFunc("GET /v1/checkpoint/key", s.handleCheckpointKey)
-	s.mux.HandleFunc("GET /v1/dossiers/{code}/proof", s.handleDossierProof)
-	s.mux.HandleFunc("GET /v1/consistency", s.handleConsistency)
+	s.mux.HandleFunc("GET /v1/dossiers/{code}", s.read(s.handleGetDossier))
+	s.mux.HandleFunc("GET /v1/checkpoint", s.read(s.handleCheckpoint))
+	s.mux.HandleFunc("GET /v1/checkpoint/key", s.read(s.handleCheckpointKey))
+	s.mux.HandleFunc("GET /v1/dossiers/{code}/proof", s.read(s.handleDossierProof))
+	s.mux.HandleFunc("GET /v1/consistency", s.read(s.handleConsistency))
 	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
 	return s
@@ -264,9 +266,11 @@ func (s *Server) finish(r *http.Request, rec *statusRecorder, d time.Duration) {
 	if !rec.wroteHeader {
 		status = http.StatusOK // net/http's implicit status for a handler that wrote nothing
 	}
-	s.logger().LogAttrs(r.Context(), slog.LevelDebug, "http request",
-		slog.String("method", r.Method), slog.String("route", r.Pattern),
-		slog.Int("status", status), slog.Duration("duration", d), slog.Int64("bytes", rec.bytes))
+	if log := s.logger(); log.Enabled(r.Context(), slog.LevelDebug) {
+		log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
+			slog.String("method", r.Method), slog.String("route", r.Pattern),
+			slog.Int("status", status), slog.Duration("duration", d), slog.Int64("bytes", rec.bytes))
+	}
 	if s.Observe != nil {
 		s.Observe(r.Pattern, status, d)
 	}
@@ -283,12 +287,18 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 		_ = json.NewEncoder(&buf).Encode(hoso.NewErrorBody(hoso.Errorf(hoso.EINTERNAL, "internal error")))
 		status = http.StatusInternalServerError
 	}
+	writeJSONBody(w, status, buf.Bytes())
+}
+
+// writeJSONBody answers body, JSON already encoded and ending in a newline
+// as json.Encoder ends it, with status.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes()) // a failed write means the client left; nothing to answer
+	_, _ = w.Write(body) // a failed write means the client left; nothing to answer
 }
 
 // statusRecorder remembers the status and size of an answer.

@@ -54,6 +54,12 @@ type Events struct {
 	appended *prometheus.CounterVec
 	rejected *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	// The counters of the known types and codes, looked up once here
+	// rather than by label for every event of every batch.
+	appendedByType    map[hoso.EventType]prometheus.Counter
+	rejectedByCode    map[string]prometheus.Counter
+	durationByRequest map[string]prometheus.Observer
 }
 
 var (
@@ -64,7 +70,7 @@ var (
 // RecordRejected counts an event refused before it reached the service
 // (it did not decode); hoso.Ingest calls it.
 func (e *Events) RecordRejected(err error) {
-	e.rejected.WithLabelValues(hoso.ErrorCode(err)).Inc()
+	e.countRejected(err)
 }
 
 // NewEvents wraps next and registers its metrics on reg.
@@ -85,14 +91,18 @@ func NewEvents(next hoso.EventService, reg prometheus.Registerer) *Events {
 			Buckets: ingestBuckets,
 		}, []string{"request"}),
 	}
+	e.appendedByType = make(map[hoso.EventType]prometheus.Counter, len(hoso.EventTypes))
 	for _, t := range hoso.EventTypes {
-		e.appended.WithLabelValues(string(t))
+		e.appendedByType[t] = e.appended.WithLabelValues(string(t))
 	}
+	e.rejectedByCode = make(map[string]prometheus.Counter, len(errorCodes))
 	for _, c := range errorCodes {
-		e.rejected.WithLabelValues(c)
+		e.rejectedByCode[c] = e.rejected.WithLabelValues(c)
 	}
-	e.duration.WithLabelValues(RequestEvent)
-	e.duration.WithLabelValues(RequestBatch)
+	e.durationByRequest = map[string]prometheus.Observer{
+		RequestEvent: e.duration.WithLabelValues(RequestEvent),
+		RequestBatch: e.duration.WithLabelValues(RequestBatch),
+	}
 	reg.MustRegister(e.appended, e.rejected, e.duration)
 	return e
 }
@@ -101,7 +111,7 @@ func NewEvents(next hoso.EventService, reg prometheus.Registerer) *Events {
 func (e *Events) Append(ctx context.Context, ev *hoso.Event) (hoso.AppendResult, error) {
 	start := time.Now()
 	res, err := e.next.Append(ctx, ev)
-	e.duration.WithLabelValues(RequestEvent).Observe(time.Since(start).Seconds())
+	e.durationByRequest[RequestEvent].Observe(time.Since(start).Seconds())
 	e.count(ev, res, err)
 	return res, err
 }
@@ -114,7 +124,7 @@ func (e *Events) AppendBatch(ctx context.Context, events []*hoso.Event) []hoso.B
 	if len(events) == 1 {
 		request = RequestEvent
 	}
-	e.duration.WithLabelValues(request).Observe(time.Since(start).Seconds())
+	e.durationByRequest[request].Observe(time.Since(start).Seconds())
 	for i, r := range results {
 		e.count(events[i], r.Result, r.Err)
 	}
@@ -124,10 +134,24 @@ func (e *Events) AppendBatch(ctx context.Context, events []*hoso.Event) []hoso.B
 func (e *Events) count(ev *hoso.Event, res hoso.AppendResult, err error) {
 	switch {
 	case err != nil:
-		e.rejected.WithLabelValues(hoso.ErrorCode(err)).Inc()
-	case !res.Duplicate:
-		e.appended.WithLabelValues(string(ev.Type)).Inc()
+		e.countRejected(err)
+	case res.Duplicate:
+	default:
+		c, ok := e.appendedByType[ev.Type]
+		if !ok {
+			c = e.appended.WithLabelValues(string(ev.Type))
+		}
+		c.Inc()
 	}
+}
+
+func (e *Events) countRejected(err error) {
+	code := hoso.ErrorCode(err)
+	c, ok := e.rejectedByCode[code]
+	if !ok {
+		c = e.rejected.WithLabelValues(code)
+	}
+	c.Inc()
 }
 
 // HTTP measures the requests of the HTTP server by route and status code.

@@ -183,8 +183,15 @@ func benchEvents(prefix string, n int, units *hoso.Units, start time.Time) [][]b
 // openBenchMain opens a ledger on free loopback ports in dir, logging
 // errors only, for a measurement.
 func openBenchMain(ctx context.Context, dir string) (*Main, error) {
+	return openBenchProcess(ctx, dir, true)
+}
+
+// openBenchProcess is openBenchMain for a whole process (readModel) or an
+// ingest-only one.
+func openBenchProcess(ctx context.Context, dir string, readModel bool) (*Main, error) {
 	m := NewMain()
 	m.Config.DataDir = dir
+	m.Config.ReadModel = readModel
 	m.Config.HTTPAddr = "127.0.0.1:0"
 	m.Config.NATSListen = "127.0.0.1:0"
 	m.Config.LogLevel = "error"
@@ -194,118 +201,160 @@ func openBenchMain(ctx context.Context, dir string) (*Main, error) {
 	return m, nil
 }
 
+// benchIngest measures the four ingest figures twice: on a whole process,
+// where the projector, the Merkle tree and the deadline watcher share the
+// cores with the ingest doors, then on an ingest-only process (serve
+// --read-model=false), which like the raw baselines does nothing else with
+// the events.
 func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResult, error) {
-	m, err := openBenchMain(ctx, filepath.Join(c.DataDir, "ledger"))
+	whole, err := benchIngestProcess(ctx, c, log, true)
+	if err != nil {
+		return nil, err
+	}
+	only, err := benchIngestProcess(ctx, c, log, false)
+	return append(whole, only...), err
+}
+
+// benchRounds is how many parts each ingest figure and its raw baseline
+// are measured in, alternately, so that a change of load on a shared
+// machine weighs on both alike.
+const benchRounds = 5
+
+// ingestMeasure is one ingest figure: the way hoso is sent events, and the
+// raw baseline it is compared with, which publishes the same bytes to
+// subject(i) or does the same number of something else.
+type ingestMeasure struct {
+	prefix, name, baseline string
+	send                   func(evs [][]byte) error
+	raw                    func(subject func(i int) string, evs [][]byte) error
+}
+
+func benchIngestProcess(ctx context.Context, c benchConfig, log io.Writer, readModel bool) ([]benchResult, error) {
+	dir, process := "ledger", "whole process (read model, Merkle tree, deadline watcher)"
+	if !readModel {
+		dir, process = "ingest-only", "ingest-only process (serve --read-model=false)"
+	}
+	m, err := openBenchProcess(ctx, filepath.Join(c.DataDir, dir), readModel)
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
 	start := m.Now()
 	js := m.Store.JetStream()
-	raw, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: "BENCH_RAW", Subjects: []string{"bench.raw.>"}, Storage: jetstream.FileStorage,
 		Duplicates: eventstore.DefaultDuplicateWindow, DenyDelete: true, DenyPurge: true, AllowDirect: true,
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, err
 	}
-	_ = raw
 	nc, err := nats.Connect(m.Store.ClientURL(), m.Store.LedgerAuth())
 	if err != nil {
 		return nil, err
 	}
 	defer nc.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.Senders * 2}}
-	var results []benchResult
-	step := func(name string) { fmt.Fprintf(log, "bench: %s…\n", name) }
-
-	// Raw baselines: the same bytes, the same per-dossier headers.
-	step("raw JetStream async publish")
-	rawAsync, err := rawAsyncPublish(ctx, js, benchEvents("RA", c.Events, m.Units, start))
-	if err != nil {
-		return nil, err
+	rawAsync := func(subject func(int) string, evs [][]byte) error {
+		return rawAsyncPublish(ctx, js, subject, evs)
 	}
-	step("raw JetStream sync publish, concurrent publishers")
-	rawSync, err := rawSyncPublish(ctx, js, benchEvents("RS", c.Events, m.Units, start), c.Senders)
-	if err != nil {
-		return nil, err
+	rawSync := func(subject func(int) string, evs [][]byte) error {
+		return rawSyncPublish(ctx, js, subject, evs, c.Senders)
 	}
-
-	step("ingest: HTTP NDJSON batches")
-	httpBatch, err := timeRate(c.Events, func() error {
-		evs := benchEvents("HB", c.Events, m.Units, start)
-		for i := 0; i < len(evs); i += c.Batch {
-			body := bytes.Join(evs[i:min(i+c.Batch, len(evs))], []byte("\n"))
-			if err := postBatch(client, m.HTTP.URL(), body); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	results = append(results, benchResult{Name: fmt.Sprintf("ingest, HTTP NDJSON batches of %d", c.Batch), Baseline: "JetStream async publish", Value: httpBatch, Base: rawAsync, Unit: "events/s", Rate: true})
-
-	step("ingest: NATS request NDJSON batches")
-	natsBatch, err := timeRate(c.Events, func() error {
-		evs := benchEvents("NB", c.Events, m.Units, start)
-		for i := 0; i < len(evs); i += c.Batch {
-			msg := nats.NewMsg(eventstore.IngestSubject)
-			msg.Header.Set("Content-Type", "application/x-ndjson")
-			msg.Data = bytes.Join(evs[i:min(i+c.Batch, len(evs))], []byte("\n"))
-			reply, err := nc.RequestMsg(msg, time.Minute)
-			if err != nil {
-				return err
-			}
-			if bytes.Contains(reply.Data, []byte(`"error"`)) {
-				return fmt.Errorf("NATS batch: %.300s", reply.Data)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	results = append(results, benchResult{Name: fmt.Sprintf("ingest, NATS requests with NDJSON batches of %d", c.Batch), Baseline: "JetStream async publish", Value: natsBatch, Base: rawAsync, Unit: "events/s", Rate: true})
-
-	step("ingest: single events over HTTP, concurrent senders")
-	evs := benchEvents("HS", c.Events, m.Units, start)
-	httpSingle, err := timeRate(c.Events, func() error {
+	postSingles := func(evs [][]byte) error {
 		return fanOut(len(evs), c.Senders, func(i int) error { return postOne(client, m.HTTP.URL(), evs[i]) })
-	})
-	if err != nil {
-		return nil, err
 	}
-	results = append(results, benchResult{Name: fmt.Sprintf("ingest, single events over HTTP, %d senders", c.Senders), Baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), Value: httpSingle, Base: rawSync, Unit: "events/s", Rate: true})
-
-	step("ingest: single events over NATS, concurrent senders")
-	evs = benchEvents("NS", c.Events, m.Units, start)
-	natsSingle, err := timeRate(c.Events, func() error {
-		return fanOut(len(evs), c.Senders, func(i int) error {
-			reply, err := nc.Request(eventstore.IngestSubject, evs[i], time.Minute)
-			if err != nil {
-				return err
-			}
-			if bytes.Contains(reply.Data, []byte(`"error"`)) {
-				return fmt.Errorf("NATS request: %s", reply.Data)
+	measures := []ingestMeasure{{
+		prefix: "HB", name: fmt.Sprintf("HTTP NDJSON batches of %d", c.Batch), baseline: "JetStream async publish", raw: rawAsync,
+		send: func(evs [][]byte) error {
+			for i := 0; i < len(evs); i += c.Batch {
+				if err := postBatch(client, m.HTTP.URL(), bytes.Join(evs[i:min(i+c.Batch, len(evs))], []byte("\n"))); err != nil {
+					return err
+				}
 			}
 			return nil
+		},
+	}, {
+		prefix: "NB", name: fmt.Sprintf("NATS requests with NDJSON batches of %d", c.Batch), baseline: "JetStream async publish", raw: rawAsync,
+		send: func(evs [][]byte) error {
+			for i := 0; i < len(evs); i += c.Batch {
+				msg := nats.NewMsg(eventstore.IngestSubject)
+				msg.Header.Set("Content-Type", "application/x-ndjson")
+				msg.Data = bytes.Join(evs[i:min(i+c.Batch, len(evs))], []byte("\n"))
+				reply, err := nc.RequestMsg(msg, time.Minute)
+				if err != nil {
+					return err
+				}
+				if bytes.Contains(reply.Data, []byte(`"error"`)) {
+					return fmt.Errorf("NATS batch: %.300s", reply.Data)
+				}
+			}
+			return nil
+		},
+	}, {
+		prefix: "HS", name: fmt.Sprintf("single events over HTTP, %d senders", c.Senders),
+		baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), raw: rawSync, send: postSingles,
+	}, {
+		prefix: "NS", name: fmt.Sprintf("single events over NATS requests, %d senders", c.Senders),
+		baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), raw: rawSync,
+		send: func(evs [][]byte) error {
+			return fanOut(len(evs), c.Senders, func(i int) error {
+				reply, err := nc.Request(eventstore.IngestSubject, evs[i], time.Minute)
+				if err != nil {
+					return err
+				}
+				if bytes.Contains(reply.Data, []byte(`"error"`)) {
+					return fmt.Errorf("NATS request: %s", reply.Data)
+				}
+				return nil
+			})
+		},
+	}}
+	if !readModel {
+		// What HTTP round trips cost by themselves, between a client and a
+		// server in one process: the ceiling of single events over HTTP.
+		measures = append(measures, ingestMeasure{
+			prefix: "HH", name: fmt.Sprintf("single events over HTTP, %d senders", c.Senders),
+			baseline: fmt.Sprintf("HTTP round trips alone (GET /healthz), %d senders", c.Senders), send: postSingles,
+			raw: func(_ func(int) string, evs [][]byte) error {
+				return fanOut(len(evs), c.Senders, func(int) error { return getHealthz(client, m.HTTP.URL()) })
+			},
 		})
-	})
-	if err != nil {
-		return nil, err
 	}
-	results = append(results, benchResult{Name: fmt.Sprintf("ingest, single events over NATS requests, %d senders", c.Senders), Baseline: fmt.Sprintf("JetStream sync publish, %d publishers", c.Senders), Value: natsSingle, Base: rawSync, Unit: "events/s", Rate: true})
+	var results []benchResult
+	for _, x := range measures {
+		fmt.Fprintf(log, "bench: %s: ingest, %s, against %s…\n", process, x.name, x.baseline)
+		// The same bytes for both, with the same per-dossier headers.
+		evs := benchEvents(x.prefix, c.Events, m.Units, start)
+		rawEvs := benchEvents("R"+x.prefix, c.Events, m.Units, start)
+		subject := func(i int) string { return "bench.raw." + x.prefix + "." + strconv.Itoa(i) }
+		var hosoTime, rawTime time.Duration
+		rounds := max(1, min(benchRounds, c.Events/(2*c.Batch)))
+		for r := range rounds {
+			from, to := r*c.Events/rounds, (r+1)*c.Events/rounds
+			t := time.Now()
+			if err := x.raw(func(i int) string { return subject(from + i) }, rawEvs[from:to]); err != nil {
+				return nil, err
+			}
+			rawTime += time.Since(t)
+			t = time.Now()
+			if err := x.send(evs[from:to]); err != nil {
+				return nil, err
+			}
+			hosoTime += time.Since(t)
+		}
+		results = append(results, benchResult{
+			Name: "ingest, " + process + ", " + x.name, Baseline: x.baseline + alternation(rounds),
+			Value: float64(c.Events) / hosoTime.Seconds(), Base: float64(c.Events) / rawTime.Seconds(), Unit: "events/s", Rate: true,
+		})
+	}
 	return results, nil
 }
 
-func timeRate(n int, f func() error) (float64, error) {
-	start := time.Now()
-	if err := f(); err != nil {
-		return 0, err
+// alternation says how a figure and its baseline were measured.
+func alternation(rounds int) string {
+	if rounds == 1 {
+		return " (measured just before)"
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return fmt.Sprintf(" (alternating with it, %d parts each)", rounds)
 }
 
 func fanOut(n, workers int, f func(i int) error) error {
@@ -340,28 +389,28 @@ func rawMsg(subject string, data []byte) *nats.Msg {
 	return msg
 }
 
-func rawAsyncPublish(ctx context.Context, js jetstream.JetStream, evs [][]byte) (float64, error) {
-	return timeRate(len(evs), func() error {
-		for i, data := range evs {
-			if _, err := js.PublishMsgAsync(rawMsg(fmt.Sprintf("bench.raw.a%d", i), data)); err != nil {
-				return err
-			}
+// rawAsyncPublish publishes evs[i] to subject(i), each a new subject,
+// asynchronously, and waits for every acknowledgement.
+func rawAsyncPublish(ctx context.Context, js jetstream.JetStream, subject func(i int) string, evs [][]byte) error {
+	for i, data := range evs {
+		if _, err := js.PublishMsgAsync(rawMsg(subject(i), data)); err != nil {
+			return err
 		}
-		select {
-		case <-js.PublishAsyncComplete():
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
-func rawSyncPublish(ctx context.Context, js jetstream.JetStream, evs [][]byte, publishers int) (float64, error) {
-	return timeRate(len(evs), func() error {
-		return fanOut(len(evs), publishers, func(i int) error {
-			_, err := js.PublishMsg(ctx, rawMsg(fmt.Sprintf("bench.raw.s%d", i), evs[i]))
-			return err
-		})
+// rawSyncPublish publishes evs[i] to subject(i) from concurrent publishers,
+// each waiting for its acknowledgement.
+func rawSyncPublish(ctx context.Context, js jetstream.JetStream, subject func(i int) string, evs [][]byte, publishers int) error {
+	return fanOut(len(evs), publishers, func(i int) error {
+		_, err := js.PublishMsg(ctx, rawMsg(subject(i), evs[i]))
+		return err
 	})
 }
 
@@ -374,6 +423,19 @@ func postBatch(client *http.Client, url string, body []byte) error {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || bytes.Contains(b, []byte(`"error"`)) {
 		return fmt.Errorf("batch: %d %.300s", resp.StatusCode, b)
+	}
+	return nil
+}
+
+func getHealthz(client *http.Client, url string) error {
+	resp, err := client.Get(url + "/healthz")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("healthz: %d %s", resp.StatusCode, b)
 	}
 	return nil
 }

@@ -23,13 +23,16 @@ func (m *Main) openMetrics() {
 	m.Events = metrics.NewEvents(m.Ingester, m.Metrics)
 }
 
-// mountMetrics registers the read model's collector and serves /metrics;
-// it runs once the read model is open and the HTTP server created.
+// mountMetrics registers the read model's collector, when this process
+// keeps one, and serves /metrics; it runs once the read model is open and
+// the HTTP server created.
 func (m *Main) mountMetrics() {
-	m.Metrics.MustRegister(&projections.Collector{
-		DB: m.DB, Projector: m.Projector, Ledger: m.Store, Units: m.Units, Calendar: m.Calendar,
-		Now: m.Now, Logger: m.Logger, DueSoon: m.Config.DueSoon, Timeout: m.Config.MetricsTimeout,
-	})
+	if m.DB != nil {
+		m.Metrics.MustRegister(&projections.Collector{
+			DB: m.DB, Projector: m.Projector, Ledger: m.Store, Units: m.Units, Calendar: m.Calendar,
+			Now: m.Now, Logger: m.Logger, DueSoon: m.Config.DueSoon, Timeout: m.Config.MetricsTimeout,
+		})
+	}
 	m.HTTP.Observe = metrics.NewHTTP(m.Metrics).Observe
 	m.HTTP.Handle("GET /metrics", metrics.Handler(m.Metrics, m.Logger))
 }

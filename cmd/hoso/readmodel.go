@@ -76,6 +76,17 @@ func (m *Main) mountReadModel() {
 	m.HTTP.MountReads(handlers.Reads{Reports: reads, Dossiers: reads, Units: reads})
 }
 
+// mountIngestOnly makes the HTTP door that of an ingest-only process: the
+// read routes say where reads are served, and /readyz is ready as soon as
+// the stream answers, since there is no projection to catch up.
+func (m *Main) mountIngestOnly() {
+	m.HTTP.MountIngestOnly()
+	m.HTTP.Ready = func(ctx context.Context) error {
+		_, err := m.Store.LastSeq(ctx)
+		return err
+	}
+}
+
 // closeReadModel stops the projector, then closes the file; it runs before
 // the store closes so that the projector never reads a closed stream.
 func (m *Main) closeReadModel() error {

@@ -35,6 +35,11 @@ type Config struct {
 	LogLevel        string
 	ShutdownTimeout time.Duration
 
+	// ReadModel false makes an ingest-only process: the stream and both
+	// ingest doors, without the read model, its projector, the deadline
+	// watcher or the Merkle tree, which the ledger's other processes run.
+	ReadModel bool
+
 	// Tamper evidence: the Merkle tree and signed checkpoints.
 	TamperEvidence     bool
 	CheckpointKey      string
@@ -67,6 +72,7 @@ func DefaultConfig() Config {
 		LogLevel:        "info",
 		ShutdownTimeout: 30 * time.Second,
 
+		ReadModel:          true,
 		TamperEvidence:     true,
 		CheckpointEvery:    transparency.DefaultCheckpointEvery,
 		CheckpointInterval: transparency.DefaultCheckpointInterval,
@@ -138,6 +144,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain in-flight requests on SIGTERM")
+	fs.BoolVar(&c.ReadModel, "read-model", c.ReadModel, "keep the SQLite read model, the deadline watcher and the Merkle tree here; false serves ingest only")
 	fs.BoolVar(&c.TamperEvidence, "tamper-evidence", c.TamperEvidence, "maintain the Merkle tree and sign checkpoints")
 	fs.StringVar(&c.CheckpointKey, "checkpoint-key", c.CheckpointKey, "checkpoint signing key file (default DATA/checkpoint.key, created on first start)")
 	fs.StringVar(&c.Origin, "origin", c.Origin, "name of this ledger in its checkpoints, used when the key is created (default hoso-<random>)")
@@ -183,6 +190,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if m.Config.Demo && !m.Config.ReadModel {
+		return errors.New("--demo needs the read model: an ingest-only process (--read-model=false) has nothing to show it with")
+	}
 	if err := m.applyMemoryLimit(); err != nil {
 		return err
 	}
@@ -203,7 +213,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if m.Config.TamperEvidence {
+	if m.Config.TamperEvidence && m.Config.ReadModel {
 		if err := m.openTransparency(ctx); err != nil {
 			return err
 		}
@@ -214,8 +224,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := m.Ingest.Open(m.Store.Conn()); err != nil {
 		return err
 	}
-	if err := m.openReadModel(ctx); err != nil {
-		return err
+	if m.Config.ReadModel {
+		if err := m.openReadModel(ctx); err != nil {
+			return err
+		}
 	}
 	m.HTTP = handlers.NewServer()
 	m.HTTP.Addr = m.Config.HTTPAddr
@@ -225,10 +237,14 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Transparency != nil {
 		m.HTTP.Proofs = m.Transparency
 	}
-	m.mountReadModel()
 	m.mountMetrics()
-	if err := m.mountDashboard(); err != nil {
-		return err
+	if m.Config.ReadModel {
+		m.mountReadModel()
+		if err := m.mountDashboard(); err != nil {
+			return err
+		}
+	} else {
+		m.mountIngestOnly()
 	}
 	if err := m.HTTP.Open(); err != nil {
 		return err
@@ -237,10 +253,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.Logger.Info("NATS desk credentials (request hoso.ingest only): nats --nkey "+creds, "file", creds)
 	}
 	m.Logger.Info("hoso serving", "http", m.HTTP.URL(), "nats", m.Store.ClientURL(),
-		"ingest_subject", eventstore.IngestSubject, "data", m.Config.DataDir)
+		"ingest_subject", eventstore.IngestSubject, "data", m.Config.DataDir, "read_model", m.Config.ReadModel)
+	if !m.Config.ReadModel {
+		m.Logger.Info("serving ingest only: no read model, deadline watcher or Merkle tree in this process")
+	}
 	// A demo preload opens the watcher itself once it is done: overdue
 	// events amid a history being loaded would refuse its later events.
-	if !m.startDemo() {
+	if m.Config.ReadModel && !m.startDemo() {
 		if err := m.openWatcher(); err != nil {
 			return err
 		}
