@@ -62,7 +62,7 @@ func (s *Store) ReadCheckpoints(ctx context.Context, fn func(hoso.CheckpointEntr
 	if s.checkpoints == nil {
 		return nil
 	}
-	return readStream(ctx, s.checkpoints, 1, false, 256, func(e hoso.LedgerEntry) error {
+	return readStream(ctx, s.checkpoints, 1, 0, 256, func(e hoso.LedgerEntry) error {
 		return fn(hoso.CheckpointEntry{Seq: e.Seq, Note: e.Data})
 	})
 }

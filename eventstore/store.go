@@ -59,6 +59,8 @@ type Store struct {
 	checkpoints jetstream.Stream
 	// lock keeps other processes off the embedded server's data directory.
 	lock *dirLock
+	// feed is the one following read shared by every Read with follow.
+	feed *feed
 	// ledgerAuth authenticates further connections as the ledger's role;
 	// nil when the server needs none.
 	ledgerAuth nats.Option
@@ -127,6 +129,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			s.Close()
 			return nil, fmt.Errorf("stream %s: %w", CheckpointStreamName, err)
 		}
+		s.feed = newFeed(s.stream, s.log)
 		return s, nil
 	}
 	if s.stream, err = s.js.CreateOrUpdateStream(ctx, s.streamConfig()); err != nil {
@@ -137,6 +140,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("create stream %s: %w", CheckpointStreamName, err)
 	}
+	s.feed = newFeed(s.stream, s.log)
 	return s, nil
 }
 
@@ -205,8 +209,12 @@ func startServer(cfg Config) (*server.Server, nats.Option, error) {
 	return srv, auth, nil
 }
 
-// Close drains the connection and shuts the embedded server down.
+// Close stops the followers' shared read, drains the connection and shuts
+// the embedded server down.
 func (s *Store) Close() error {
+	if s.feed != nil {
+		s.feed.close()
+	}
 	var err error
 	if s.nc != nil {
 		if derr := s.nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
@@ -377,16 +385,24 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
+// readBatch is how many messages a read asks the server for at a time.
+const readBatch = 4096
+
 // Read calls fn for every message from seq from up to the stream's last
 // sequence at the time of the call, in order. With follow it goes on with
-// new messages until ctx is done (then it returns ctx.Err()).
+// new messages until ctx is done (then it returns ctx.Err()): every follower
+// in the process shares the store's one read of the new messages (see
+// feed), so an entry's Data may be handed to several; fn must not change it.
 func (s *Store) Read(ctx context.Context, from uint64, follow bool, fn func(hoso.LedgerEntry) error) error {
-	return readStream(ctx, s.stream, from, follow, 4096, fn)
+	if follow {
+		return s.feed.follow(ctx, from, fn)
+	}
+	return readStream(ctx, s.stream, from, 0, readBatch, fn)
 }
 
-// readStream reads stream with an ordered consumer from seq from: up to its
-// last sequence at the time of the call, or on and on with follow.
-func readStream(ctx context.Context, stream jetstream.Stream, from uint64, follow bool, batch int, fn func(hoso.LedgerEntry) error) error {
+// readStream reads stream with an ordered consumer from seq from up to seq
+// to, or with to 0 up to its last sequence at the time of the call.
+func readStream(ctx context.Context, stream jetstream.Stream, from, to uint64, batch int, fn func(hoso.LedgerEntry) error) error {
 	name := stream.CachedInfo().Config.Name
 	if from == 0 {
 		from = 1
@@ -396,8 +412,14 @@ func readStream(ctx context.Context, stream jetstream.Stream, from uint64, follo
 		return fmt.Errorf("stream %s: %w", name, err)
 	}
 	last := info.State.LastSeq
-	if !follow && last < from {
+	if to != 0 {
+		last = min(last, to)
+	}
+	if last < from {
 		return nil
+	}
+	if n := last - from + 1; n < uint64(batch) {
+		batch = int(n)
 	}
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
@@ -406,9 +428,10 @@ func readStream(ctx context.Context, stream jetstream.Stream, from uint64, follo
 	if err != nil {
 		return fmt.Errorf("read %s from seq %d: %w", name, from, err)
 	}
-	// Without follow, stop at the end even when the last messages were
-	// deleted (an administrator's doing), rather than wait for them.
-	if info := cons.CachedInfo(); !follow && info != nil && info.NumPending == 0 {
+	defer deleteConsumer(ctx, stream, cons)
+	// Stop at the end even when the last messages were deleted (an
+	// administrator's doing), rather than wait for them.
+	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
 		return nil
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(batch))
@@ -430,13 +453,31 @@ func readStream(ctx context.Context, stream jetstream.Stream, from uint64, follo
 		if err != nil {
 			return fmt.Errorf("read %s: %w", name, err)
 		}
-		if err := fn(hoso.LedgerEntry{Seq: meta.Sequence.Stream, Time: meta.Timestamp, Data: msg.Data()}); err != nil {
+		seq := meta.Sequence.Stream
+		if seq > last {
+			return nil // the messages up to last were deleted
+		}
+		if err := fn(hoso.LedgerEntry{Seq: seq, Time: meta.Timestamp, Data: msg.Data()}); err != nil {
 			return err
 		}
-		if !follow && (meta.Sequence.Stream >= last || meta.NumPending == 0) {
+		if seq == last || meta.NumPending == 0 {
 			return nil
 		}
 	}
+}
+
+// deleteConsumer removes a finished read's consumer from the server at
+// once rather than after its inactivity threshold (five minutes), so that
+// reads leave no consumers for the server to keep and signal meanwhile.
+func deleteConsumer(ctx context.Context, stream jetstream.Stream, cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	// Best effort: the server drops it after the threshold anyway.
+	_ = stream.DeleteConsumer(ctx, info.Name)
 }
 
 // natsLogger sends the embedded server's log lines to slog.

@@ -18,9 +18,13 @@ import (
 const (
 	DefaultCheckpointEvery    = 1000
 	DefaultCheckpointInterval = 10 * time.Second
-	DefaultPollInterval       = 200 * time.Millisecond
+	DefaultRetryInterval      = 200 * time.Millisecond
 	DefaultBatchSize          = 4096
+	DefaultLinger             = 10 * time.Millisecond
 )
+
+// maxRetryInterval bounds the doubling pauses after failures.
+const maxRetryInterval = 10 * time.Second
 
 // Log maintains the Merkle tree of the ledger and its signed checkpoints.
 // A goroutine started by Open follows the stream, hashes new events in
@@ -38,9 +42,17 @@ type Log struct {
 
 	CheckpointEvery    uint64
 	CheckpointInterval time.Duration
-	PollInterval       time.Duration
-	BatchSize          int
-	Logger             *slog.Logger
+	// RetryInterval is the first pause after reading the stream or
+	// signing failed; it doubles up to 10 s while the failures last.
+	RetryInterval time.Duration
+	// BatchSize bounds the events hashed and synced to the tree file at
+	// once.
+	BatchSize int
+	// Linger is how long a batch waits for more events once its first
+	// has arrived: events arriving one by one are then synced to the tree
+	// file a few dozen at a time instead of one each.
+	Linger time.Duration
+	Logger *slog.Logger
 
 	tree *hashFile
 
@@ -67,8 +79,11 @@ func (l *Log) Open(ctx context.Context) error {
 	if l.CheckpointInterval <= 0 {
 		l.CheckpointInterval = DefaultCheckpointInterval
 	}
-	if l.PollInterval <= 0 {
-		l.PollInterval = DefaultPollInterval
+	if l.RetryInterval <= 0 {
+		l.RetryInterval = DefaultRetryInterval
+	}
+	if l.Linger <= 0 {
+		l.Linger = DefaultLinger
 	}
 	if l.BatchSize <= 0 {
 		l.BatchSize = DefaultBatchSize
@@ -147,39 +162,230 @@ func (l *Log) Halted() error {
 	return l.halted
 }
 
+// run follows the stream until ctx ends or the stream no longer extends
+// the tree; while the stream cannot be read it retries with growing pauses.
 func (l *Log) run(ctx context.Context) {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	wait := l.PollInterval
-	for {
+	pause := l.RetryInterval
+	for l.Halted() == nil {
+		size := l.tree.Size()
+		err := l.follow(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		var gap *Fault
+		if errors.As(err, &gap) {
+			l.halt(err)
+			l.Logger.Error("ledger stream no longer extends the tree; tree and checkpoints stop here; run hoso verify", "err", err)
+			return
+		}
+		if l.Halted() != nil {
+			return // a checkpoint found the stream rewritten
+		}
+		if l.tree.Size() > size {
+			pause = l.RetryInterval
+		}
+		// While the stream is unreachable, back off rather than log five
+		// times a second.
+		l.Logger.Warn("tree: read the stream", "err", err, "retry_in", pause)
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(pause):
 		}
-		next := l.PollInterval
-		if l.Halted() == nil {
-			if err := l.catchUp(ctx); err != nil && ctx.Err() == nil {
-				// While the stream is unreachable, back off up to 10 s
-				// rather than log five times a second.
-				next = min(2*wait, 10*time.Second)
-				var gap *Fault
-				if errors.As(err, &gap) {
-					l.mu.Lock()
-					l.halted = err
-					l.mu.Unlock()
-					l.Logger.Error("ledger stream no longer extends the tree; tree and checkpoints stop here; run hoso verify", "err", err)
-				} else {
-					l.Logger.Warn("tree: read the stream", "err", err)
-				}
+		pause = min(2*pause, maxRetryInterval)
+	}
+}
+
+func (l *Log) halt(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.halted = err
+}
+
+// follow hashes the events past the tree's size into it as they arrive,
+// each batch what arrived while the previous one was written (lingering
+// for more up to Linger), until ctx ends, reading fails, the stream skips
+// an event (a *Fault) or a checkpoint halts the tree (nil). Checkpoints
+// are signed after each batch and when CheckpointInterval passes with
+// events not yet signed.
+func (l *Log) follow(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	b := l.newLeaves()
+	arrived := make(chan hoso.LedgerEntry, l.BatchSize)
+	done := make(chan struct{})
+	var readErr error
+	go func() {
+		defer close(done)
+		readErr = l.Ledger.Read(ctx, b.next, true, func(e hoso.LedgerEntry) error {
+			select {
+			case arrived <- e:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	due := time.NewTimer(0)
+	defer due.Stop()
+	var (
+		signPause time.Duration // after a failed checkpoint; 0 after a good one
+		signAfter time.Time     // no attempt before, after a failure
+	)
+	sign := func() {
+		if time.Now().After(signAfter) {
+			// Not cut short by Close: a batch cut at a CheckpointEvery-th
+			// event gets its checkpoint even when Close comes meanwhile.
+			signCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			err := l.checkpoint(signCtx, false)
+			cancel()
+			if err != nil {
+				signPause = min(max(2*signPause, l.RetryInterval), maxRetryInterval)
+				signAfter = time.Now().Add(signPause)
+				l.Logger.Warn("checkpoint", "err", err, "retry_in", signPause)
+			} else {
+				signPause, signAfter = 0, time.Time{}
 			}
 		}
-		if err := l.checkpoint(ctx, false); err != nil && ctx.Err() == nil {
-			l.Logger.Warn("checkpoint", "err", err)
+		if d, ok := l.nextCheckpointIn(); ok {
+			due.Reset(max(d, time.Until(signAfter)))
+		} else {
+			due.Stop()
 		}
-		wait = next
-		t.Reset(wait)
 	}
+	// write appends the batch to the tree and signs what is due; with a
+	// Fault, the events before the gap are still hashed.
+	write := func(err error) error {
+		if ferr := b.flush(); ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		sign()
+		return err
+	}
+	for l.Halted() == nil {
+		select {
+		case e := <-arrived:
+			if err := b.add(e); err != nil {
+				return write(err)
+			}
+		fill:
+			for !b.full() {
+				select {
+				case e := <-arrived:
+					if err := b.add(e); err != nil {
+						return write(err)
+					}
+				default:
+					break fill
+				}
+			}
+			if err := write(l.linger(b, arrived, done)); err != nil {
+				return err
+			}
+		case <-done:
+			// The read stopped: hash what it left, then say why.
+			for len(arrived) > 0 {
+				if err := b.add(<-arrived); err != nil {
+					return write(err)
+				}
+				if b.full() {
+					if err := write(nil); err != nil {
+						return err
+					}
+				}
+			}
+			return write(readErr)
+		case <-due.C:
+			sign()
+		}
+	}
+	return nil
+}
+
+// linger adds what arrives to b for up to Linger, until b is full or the
+// read stops.
+func (l *Log) linger(b *leaves, arrived <-chan hoso.LedgerEntry, done <-chan struct{}) error {
+	if b.full() {
+		return nil
+	}
+	timer := time.NewTimer(l.Linger)
+	defer timer.Stop()
+	for !b.full() {
+		select {
+		case e := <-arrived:
+			if err := b.add(e); err != nil {
+				return err
+			}
+		case <-timer.C:
+			return nil
+		case <-done:
+			return nil
+		}
+	}
+	return nil
+}
+
+// nextCheckpointIn is when CheckpointInterval makes the next checkpoint
+// due, if events wait for one.
+func (l *Log) nextCheckpointIn() (time.Duration, bool) {
+	size := uint64(l.tree.Size())
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var lastSize uint64
+	if n := len(l.checkpoints); n > 0 {
+		lastSize = l.checkpoints[n-1].Size
+	}
+	if size <= lastSize || l.halted != nil {
+		return 0, false
+	}
+	return time.Until(l.lastSigned.Add(l.CheckpointInterval)), true
+}
+
+// leaves is a batch of events for the tree: their bytes, and the sequence
+// the next one must have.
+type leaves struct {
+	tree  *hashFile
+	next  uint64
+	data  [][]byte
+	max   int    // BatchSize
+	every uint64 // CheckpointEvery
+}
+
+func (l *Log) newLeaves() *leaves {
+	return &leaves{tree: l.tree, next: uint64(l.tree.Size()) + 1, data: make([][]byte, 0, l.BatchSize),
+		max: l.BatchSize, every: l.CheckpointEvery}
+}
+
+// add takes the next event, or answers a Fault if the stream skips one:
+// the tree never grows past an event that is not contiguous.
+func (b *leaves) add(e hoso.LedgerEntry) error {
+	if e.Seq != b.next {
+		return &Fault{Stream: "HOSO_EVENTS", Seq: b.next, Problem: fmt.Sprintf("missing: the stream goes from seq %d to %d", b.next-1, e.Seq)}
+	}
+	b.data = append(b.data, e.Data)
+	b.next++
+	return nil
+}
+
+// full reports whether the batch is cut here: at BatchSize events, and at
+// every CheckpointEvery-th event, so that checkpoints fall on those sizes
+// however the events arrived.
+func (b *leaves) full() bool {
+	return len(b.data) >= b.max || (len(b.data) > 0 && (b.next-1)%b.every == 0)
+}
+
+// flush appends the batch to the tree file.
+func (b *leaves) flush() error {
+	if err := b.tree.Append(b.data); err != nil {
+		return err
+	}
+	clear(b.data)
+	b.data = b.data[:0]
+	return nil
 }
 
 // catchUp hashes every event past the tree's size, in batches.
@@ -188,33 +394,23 @@ func (l *Log) catchUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	size := uint64(l.tree.Size())
-	if last <= size {
+	if last <= uint64(l.tree.Size()) {
 		return nil
 	}
-	batch := make([][]byte, 0, min(l.BatchSize, int(last-size)))
-	next := size + 1
-	flush := func() error {
-		if err := l.tree.Append(batch); err != nil {
+	b := l.newLeaves()
+	err = l.Ledger.Read(ctx, b.next, false, func(e hoso.LedgerEntry) error {
+		if err := b.add(e); err != nil {
 			return err
 		}
-		batch = batch[:0]
+		if !b.full() {
+			return nil
+		}
+		if err := b.flush(); err != nil {
+			return err
+		}
 		return l.checkpoint(ctx, false)
-	}
-	err = l.Ledger.Read(ctx, next, false, func(e hoso.LedgerEntry) error {
-		if e.Seq != next {
-			return &Fault{Stream: "HOSO_EVENTS", Seq: next, Problem: fmt.Sprintf("missing: the stream goes from seq %d to %d", next-1, e.Seq)}
-		}
-		batch = append(batch, e.Data)
-		next++
-		// Cut batches at every CheckpointEvery-th event, so checkpoints
-		// fall on those sizes however the events arrived.
-		if len(batch) >= l.BatchSize || (next-1)%l.CheckpointEvery == 0 {
-			return flush()
-		}
-		return nil
 	})
-	if ferr := flush(); err == nil {
+	if ferr := b.flush(); err == nil {
 		err = ferr
 	}
 	return err

@@ -240,6 +240,34 @@ func TestLedgerStopsSigningAfterRewrite(t *testing.T) {
 	}
 }
 
+// A ledger rebuilding its tree from a stream with a message deleted stops
+// the tree just before it and names it, rather than hash past the gap.
+func TestTreeHaltsAtDeletedMessage(t *testing.T) {
+	dir := buildLedger(t)
+	s, st := admin(t, dir)
+	st = liftDeny(t, s, st)
+	if err := st.DeleteMsg(context.Background(), 3); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := os.Remove(filepath.Join(dir, "tree.hashes")); err != nil {
+		t.Fatal(err)
+	}
+	m := reopen(t, dir)
+	for i := 0; m.Transparency.Halted() == nil; i++ {
+		if i == 500 {
+			t.Fatal("the tree did not notice the deleted message")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if want := "HOSO_EVENTS seq 3: missing: the stream goes from seq 2 to 4"; m.Transparency.Halted().Error() != want {
+		t.Errorf("halted: %v, want %q", m.Transparency.Halted(), want)
+	}
+	if got := m.Transparency.TreeSize(); got != 2 {
+		t.Errorf("tree size %d, want 2: the events before the gap", got)
+	}
+}
+
 func TestVerifyDetectsTampering(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
