@@ -283,7 +283,12 @@ func writeTransfers(ctx context.Context, tx *sql.Tx, transfers map[gTrKey]int64)
 // little faster than bound 64-row statements (multiInsert), SQLite's own
 // work being most of either.
 type sqlText struct {
-	ctx  context.Context
+	ctx context.Context
+	// exec is ctx without its cancellation, for the statements: the
+	// driver runs a statement under a context that can be cancelled
+	// through its statement cache and in a goroutine of its own, and
+	// one without in a single call. ctx is checked before each instead.
+	exec context.Context
 	tx   *sql.Tx
 	head string
 	tail string // after the rows: an ON CONFLICT clause, or ""
@@ -295,7 +300,8 @@ type sqlText struct {
 const sqlTextBytes = 256 << 10
 
 func newSQLText(ctx context.Context, tx *sql.Tx, head, tail string) *sqlText {
-	return &sqlText{ctx: ctx, tx: tx, head: head, tail: tail, buf: make([]byte, 0, sqlTextBytes+4096)}
+	return &sqlText{ctx: ctx, exec: context.WithoutCancel(ctx), tx: tx, head: head, tail: tail,
+		buf: make([]byte, 0, sqlTextBytes+4096)}
 }
 
 // row starts a row; add its values with int, str and null.
@@ -365,6 +371,9 @@ func (w *sqlText) flush() error {
 	w.buf = append(w.buf, ") "...)
 	w.buf = append(w.buf, w.tail...)
 	w.rows = 0
-	_, err := w.tx.ExecContext(w.ctx, string(w.buf))
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	_, err := w.tx.ExecContext(w.exec, string(w.buf))
 	return err
 }
