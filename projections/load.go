@@ -139,7 +139,7 @@ func (l *loader) write(ctx context.Context, j loadJob) error {
 		return err
 	}
 	defer tx.Rollback() // a no-op after Commit
-	if err := textDossiers(ctx, tx, j.closed); err != nil {
+	if err := bulkDossiers(ctx, tx, j.closed); err != nil {
 		return err
 	}
 	for _, m := range j.months {
@@ -264,7 +264,7 @@ func (l *loader) finish(ctx context.Context, indexes []string) error {
 		l.closed = append(l.closed, d)
 	}
 	l.dossiers = nil
-	if err := textDossiers(ctx, tx, l.closed); err != nil {
+	if err := bulkDossiers(ctx, tx, l.closed); err != nil {
 		return err
 	}
 	l.closed = nil
@@ -494,8 +494,13 @@ func writeRows(ctx context.Context, tx *sql.Tx, codes []string, rank []uint32, t
 	if upsert {
 		plainTail, procTail = t.plainConflict, t.procConflict
 	}
-	plain := newSQLText(ctx, tx, t.plain, plainTail)
-	proc := newSQLText(ctx, tx, t.proc, procTail)
+	// grain, period, unit, the unit reached, the counters; and procedure.
+	cols := 3 + agg.width
+	if t.transfer {
+		cols++
+	}
+	plain := newBulkRows(ctx, tx, t.plain, cols, plainTail)
+	proc := newBulkRows(ctx, tx, t.proc, cols+1, procTail)
 	err := agg.rows(rank, grains, func(grain int, period int64, unit, to, pr uint32, v []int64) error {
 		w := plain
 		if pr != 0 {

@@ -84,6 +84,7 @@ type builder struct {
 // build writes a read model of the stream's current content to a new file
 // at path and leaves it open.
 func build(ctx context.Context, store hoso.Ledger, units *hoso.Units, path string, progress func(done, total uint64, rate float64)) (*builder, error) {
+	defer raiseGCPercent()()
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("rebuild: %w", err)
@@ -101,7 +102,6 @@ func build(ctx context.Context, store hoso.Ledger, units *hoso.Units, path strin
 		db.Close()
 		return nil, fmt.Errorf("rebuild: %w", err)
 	}
-	defer raiseGCPercent()()
 	start := time.Now()
 	load := b.l
 	report := func() {

@@ -8,10 +8,10 @@ import (
 	"testing"
 )
 
-// TestSQLTextRoundTrip writes values as SQL literals and reads them back:
+// TestBulkRowsRoundTrip writes values with bulkRows and reads them back:
 // quotes, NUL bytes, invalid UTF-8, empty text, NULL and extreme integers
-// arrive as they were, over several statements.
-func TestSQLTextRoundTrip(t *testing.T) {
+// arrive as they were, over several statements and a last shorter one.
+func TestBulkRowsRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	db, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "t.db"))
 	if err != nil {
@@ -28,8 +28,8 @@ func TestSQLTextRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newSQLText(ctx, tx, `INSERT INTO t (i, s, n)`, "")
-	const rows = 20_000 // several statements of sqlTextBytes
+	w := newBulkRows(ctx, tx, `INSERT INTO t (i, s, n)`, 3, "")
+	rows := 5*w.per + 7
 	for i := range rows {
 		w.row().int(int64(i)).str(texts[i%len(texts)])
 		if i%7 == 0 {
