@@ -3,7 +3,7 @@ package projections
 import (
 	"cmp"
 	"context"
-	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"log/slog"
 	"math"
@@ -134,21 +134,18 @@ func (l *loader) stop() error {
 // write writes one job in one transaction, and adds its months to the
 // year counts (which the writer alone touches until finish).
 func (l *loader) write(ctx context.Context, j loadJob) error {
-	tx, err := l.db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() // a no-op after Commit
-	if err := bulkDossiers(ctx, tx, j.closed); err != nil {
-		return err
-	}
-	for _, m := range j.months {
-		if err := writeRows(ctx, tx, j.codes, j.rank, m.set.table, m.agg, []int{grainDay, grainMonth}, false); err != nil {
+	return rawTx(ctx, l.db.w, func(conn driver.Conn) error {
+		if err := bulkDossiers(ctx, conn, j.closed); err != nil {
 			return err
 		}
-		m.set.year.addYears(m.agg)
-	}
-	return tx.Commit()
+		for _, m := range j.months {
+			if err := writeRows(ctx, conn, j.codes, j.rank, m.set.table, m.agg, []int{grainDay, grainMonth}, false); err != nil {
+				return err
+			}
+			m.set.year.addYears(m.agg)
+		}
+		return nil
+	})
 }
 
 func (l *loader) id(code string) uint32 {
@@ -255,66 +252,63 @@ func (l *loader) finish(ctx context.Context, indexes []string) error {
 	if err := l.stop(); err != nil {
 		return err
 	}
-	tx, err := l.db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() // a no-op after Commit
 	for _, d := range l.dossiers {
 		l.closed = append(l.closed, d)
 	}
 	l.dossiers = nil
-	if err := bulkDossiers(ctx, tx, l.closed); err != nil {
-		return err
-	}
-	l.closed = nil
-	var seen []string
-	for id, ok := range l.seen {
-		if ok {
-			seen = append(seen, l.codes[id])
+	return rawTx(ctx, l.db.w, func(conn driver.Conn) error {
+		if err := bulkDossiers(ctx, conn, l.closed); err != nil {
+			return err
 		}
-	}
-	slices.Sort(seen)
-	ins := newMultiInsert(ctx, tx, `INSERT INTO units_seen (code)`, 1, "")
-	for _, code := range seen {
-		if err := ins.add(code); err != nil {
-			ins.flush()
+		l.closed = nil
+		var seen []string
+		for id, ok := range l.seen {
+			if ok {
+				seen = append(seen, l.codes[id])
+			}
+		}
+		slices.Sort(seen)
+		ins := newBulkRows(ctx, conn, `INSERT INTO units_seen (code)`, 1, "")
+		for _, code := range seen {
+			if err := ins.row().str(code).end(); err != nil {
+				ins.flush()
+				return fmt.Errorf("write units_seen: %w", err)
+			}
+		}
+		if err := ins.flush(); err != nil {
 			return fmt.Errorf("write units_seen: %w", err)
 		}
-	}
-	if err := ins.flush(); err != nil {
-		return fmt.Errorf("write units_seen: %w", err)
-	}
-	rank := l.ranks()
-	for _, a := range []*aggSet{l.flows, l.stocks, l.transfers} {
-		for _, m := range a.takeBefore(math.MaxInt32) {
-			if err := writeRows(ctx, tx, l.codes, rank, a.table, m.agg, []int{grainDay, grainMonth}, false); err != nil {
+		rank := l.ranks()
+		for _, a := range []*aggSet{l.flows, l.stocks, l.transfers} {
+			for _, m := range a.takeBefore(math.MaxInt32) {
+				if err := writeRows(ctx, conn, l.codes, rank, a.table, m.agg, []int{grainDay, grainMonth}, false); err != nil {
+					return err
+				}
+				a.year.addYears(m.agg)
+			}
+			if err := writeRows(ctx, conn, l.codes, rank, a.table, a.late, []int{grainDay, grainMonth}, true); err != nil {
 				return err
 			}
-			a.year.addYears(m.agg)
+			a.year.addYears(a.late)
+			if err := writeRows(ctx, conn, l.codes, rank, a.table, a.year, []int{grainYear}, false); err != nil {
+				return err
+			}
 		}
-		if err := writeRows(ctx, tx, l.codes, rank, a.table, a.late, []int{grainDay, grainMonth}, true); err != nil {
-			return err
+		if l.applied > 0 {
+			meta := newBulkRows(ctx, conn, `INSERT INTO meta (key, value)`, 2, `ON CONFLICT (key) DO UPDATE SET value = excluded.value`)
+			meta.row().str(metaAppliedSeq).str(strconv.FormatUint(l.applied, 10))
+			meta.row().str(metaAppliedTime).str(l.last.Time.UTC().Format(time.RFC3339Nano))
+			if err := meta.flush(); err != nil {
+				return fmt.Errorf("write applied_seq: %w", err)
+			}
 		}
-		a.year.addYears(a.late)
-		if err := writeRows(ctx, tx, l.codes, rank, a.table, a.year, []int{grainYear}, false); err != nil {
-			return err
+		for _, stmt := range indexes {
+			if err := rawExec(ctx, conn, stmt); err != nil {
+				return err
+			}
 		}
-	}
-	if l.applied > 0 {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?), (?, ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-			metaAppliedSeq, strconv.FormatUint(l.applied, 10),
-			metaAppliedTime, l.last.Time.UTC().Format(time.RFC3339Nano)); err != nil {
-			return fmt.Errorf("write applied_seq: %w", err)
-		}
-	}
-	for _, stmt := range indexes {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
+		return nil
+	})
 }
 
 // The loader is a tally that counts per procedure only: a unit's total is
@@ -489,7 +483,7 @@ func (l *loader) ranks() []uint32 {
 
 // writeRows writes the rows of agg at grains; upsert adds them to rows
 // that may exist.
-func writeRows(ctx context.Context, tx *sql.Tx, codes []string, rank []uint32, t aggTable, agg *dayAgg, grains []int, upsert bool) error {
+func writeRows(ctx context.Context, conn driver.Conn, codes []string, rank []uint32, t aggTable, agg *dayAgg, grains []int, upsert bool) error {
 	var plainTail, procTail string
 	if upsert {
 		plainTail, procTail = t.plainConflict, t.procConflict
@@ -499,8 +493,8 @@ func writeRows(ctx context.Context, tx *sql.Tx, codes []string, rank []uint32, t
 	if t.transfer {
 		cols++
 	}
-	plain := newBulkRows(ctx, tx, t.plain, cols, plainTail)
-	proc := newBulkRows(ctx, tx, t.proc, cols+1, procTail)
+	plain := newBulkRows(ctx, conn, t.plain, cols, plainTail)
+	proc := newBulkRows(ctx, conn, t.proc, cols+1, procTail)
 	err := agg.rows(rank, grains, func(grain int, period int64, unit, to, pr uint32, v []int64) error {
 		w := plain
 		if pr != 0 {

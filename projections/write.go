@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -115,9 +117,9 @@ func insertDossiers(ctx context.Context, tx *sql.Tx, list []*hoso.Dossier, confl
 
 // bulkDossiers writes the rows of list, every one new, sorting list by
 // code.
-func bulkDossiers(ctx context.Context, tx *sql.Tx, list []*hoso.Dossier) error {
+func bulkDossiers(ctx context.Context, conn driver.Conn, list []*hoso.Dossier) error {
 	slices.SortFunc(list, func(a, b *hoso.Dossier) int { return cmp.Compare(a.Code, b.Code) })
-	w := newBulkRows(ctx, tx, `INSERT INTO dossiers (`+dossierColumns+`)`, 18, "")
+	w := newBulkRows(ctx, conn, `INSERT INTO dossiers (`+dossierColumns+`)`, 18, "")
 	opt := func(t *time.Time) {
 		if t == nil {
 			w.null()
@@ -136,6 +138,7 @@ func bulkDossiers(ctx context.Context, tx *sql.Tx, list []*hoso.Dossier) error {
 		opt(d.ClosedAt)
 		w.int(int64(d.Version)).int(d.LastAt.UnixNano()).int(int64(d.LastSeq))
 		if err := w.end(); err != nil {
+			w.flush()
 			return fmt.Errorf("write dossiers: %w", err)
 		}
 	}
@@ -274,21 +277,22 @@ func writeTransfers(ctx context.Context, tx *sql.Tx, transfers map[gTrKey]int64)
 	return nil
 }
 
-// bulkRows writes new rows through a prepared INSERT of many rows whose
+// bulkRows writes rows through a prepared INSERT of many rows whose
 // values are bound, run with QueryContext: there go-sqlite3 binds all of a
 // statement's values and steps it in one cgo call (ExecContext makes one
 // call per value). SQLite parses the statement once, where rows written as
 // SQL text were parsed value by value, which was most of SQLite's work for
 // a rebuild: the 100,000 dossier rows of hoso bench took 0.37-0.42 s of
 // CPU as 256 KiB statements of text and 0.21-0.24 s bound 256 rows at a
-// time.
+// time. It talks to the driver's connection itself (rawTx): database/sql
+// would copy every value of every statement into a new slice.
 type bulkRows struct {
-	ctx        context.Context
-	tx         *sql.Tx
+	ctx        context.Context // checked before each statement
+	conn       driver.Conn
 	head, tail string
 	cols, per  int // values per row, rows per statement
-	full       *sql.Stmt
-	args       []any
+	full       driver.Stmt
+	args       []driver.NamedValue
 }
 
 // bulkValues bounds the values of one statement: rows per statement pay
@@ -297,9 +301,10 @@ const bulkValues = 4096
 
 // newBulkRows writes rows of cols values with head (INSERT INTO t (…)) and
 // tail (an ON CONFLICT clause, or "").
-func newBulkRows(ctx context.Context, tx *sql.Tx, head string, cols int, tail string) *bulkRows {
+func newBulkRows(ctx context.Context, conn driver.Conn, head string, cols int, tail string) *bulkRows {
 	per := max(1, bulkValues/cols)
-	return &bulkRows{ctx: ctx, tx: tx, head: head, tail: tail, cols: cols, per: per, args: make([]any, 0, cols*per)}
+	return &bulkRows{ctx: ctx, conn: conn, head: head, tail: tail, cols: cols, per: per,
+		args: make([]driver.NamedValue, 0, cols*per)}
 }
 
 func (w *bulkRows) query(rows int) string {
@@ -311,20 +316,14 @@ func (w *bulkRows) query(rows int) string {
 // it.
 func (w *bulkRows) row() *bulkRows { return w }
 
-func (w *bulkRows) int(n int64) *bulkRows {
-	w.args = append(w.args, n)
+func (w *bulkRows) add(v driver.Value) *bulkRows {
+	w.args = append(w.args, driver.NamedValue{Ordinal: len(w.args) + 1, Value: v})
 	return w
 }
 
-func (w *bulkRows) null() *bulkRows {
-	w.args = append(w.args, nil)
-	return w
-}
-
-func (w *bulkRows) str(s string) *bulkRows {
-	w.args = append(w.args, s)
-	return w
-}
+func (w *bulkRows) int(n int64) *bulkRows  { return w.add(n) }
+func (w *bulkRows) null() *bulkRows        { return w.add(nil) }
+func (w *bulkRows) str(s string) *bulkRows { return w.add(s) }
 
 // end ends a row, running the statement when it has its rows.
 func (w *bulkRows) end() error {
@@ -332,13 +331,13 @@ func (w *bulkRows) end() error {
 		return nil
 	}
 	if w.full == nil {
-		st, err := w.tx.PrepareContext(w.ctx, w.query(w.per))
+		st, err := rawPrepare(w.ctx, w.conn, w.query(w.per))
 		if err != nil {
 			return err
 		}
 		w.full = st
 	}
-	err := runInsert(w.ctx, w.full, w.args)
+	err := rawInsert(w.ctx, w.full, w.args)
 	w.args = w.args[:0]
 	return err
 }
@@ -347,28 +346,88 @@ func (w *bulkRows) end() error {
 func (w *bulkRows) flush() error {
 	var err error
 	if n := len(w.args) / w.cols; n > 0 {
-		var st *sql.Stmt
-		if st, err = w.tx.PrepareContext(w.ctx, w.query(n)); err == nil {
-			err = runInsert(w.ctx, st, w.args)
-			st.Close()
+		var st driver.Stmt
+		if st, err = rawPrepare(w.ctx, w.conn, w.query(n)); err == nil {
+			err = cmp.Or(rawInsert(w.ctx, st, w.args), st.Close())
 		}
 		w.args = w.args[:0]
 	}
 	if w.full != nil {
-		w.full.Close()
+		err = cmp.Or(err, w.full.Close())
 		w.full = nil
 	}
 	return err
 }
 
-// runInsert runs st, an INSERT, with args. The driver runs a query's
-// first step when it is made; Next runs it where it would not.
-func runInsert(ctx context.Context, st *sql.Stmt, args []any) error {
-	rows, err := st.QueryContext(ctx, args...)
+// rawTx runs fn in a transaction of w's connection, with the driver's
+// connection itself (see bulkRows).
+func rawTx(ctx context.Context, w *sql.DB, fn func(driver.Conn) error) error {
+	c, err := w.Conn(ctx)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
+	defer c.Close()
+	return c.Raw(func(dc any) error {
+		conn, ok := dc.(interface {
+			driver.Conn
+			driver.ConnBeginTx
+		})
+		if !ok {
+			return fmt.Errorf("driver connection %T cannot begin a transaction with a context", dc)
+		}
+		tx, err := conn.BeginTx(ctx, driver.TxOptions{})
+		if err != nil {
+			return err
+		}
+		if err := fn(conn); err != nil {
+			tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	})
+}
+
+func rawPrepare(ctx context.Context, conn driver.Conn, query string) (driver.Stmt, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	return cmp.Or(rows.Err(), rows.Close())
+	if p, ok := conn.(driver.ConnPrepareContext); ok {
+		return p.PrepareContext(ctx, query)
+	}
+	return conn.Prepare(query)
+}
+
+// rawInsert runs st, an INSERT, with args. The driver runs a query's first
+// step when it is made; Next runs it where it would not. It runs without
+// ctx's cancellation, which costs the driver a watch per statement; ctx is
+// checked before.
+func rawInsert(ctx context.Context, st driver.Stmt, args []driver.NamedValue) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	q, ok := st.(driver.StmtQueryContext)
+	if !ok {
+		return fmt.Errorf("driver statement %T cannot query with a context", st)
+	}
+	rows, err := q.QueryContext(context.WithoutCancel(ctx), args)
+	if err != nil {
+		return err
+	}
+	for err == nil {
+		err = rows.Next(nil)
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	return cmp.Or(err, rows.Close())
+}
+
+// rawExec runs query, which takes no argument.
+func rawExec(ctx context.Context, conn driver.Conn, query string) error {
+	e, ok := conn.(driver.ExecerContext)
+	if !ok {
+		return fmt.Errorf("driver connection %T cannot execute with a context", conn)
+	}
+	_, err := e.ExecContext(ctx, query, nil)
+	return err
 }
