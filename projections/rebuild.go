@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
@@ -111,7 +112,7 @@ func build(ctx context.Context, store hoso.Ledger, units *hoso.Units, path strin
 		}
 	}
 	if total > 0 {
-		err = pump(ctx, store, 1, false, RebuildBatch, func(msgs []hoso.LedgerEntry, events []*hoso.Event) error {
+		err = readAll(ctx, store, loadBatch, func(msgs []hoso.LedgerEntry, events []*hoso.Event) error {
 			if err := b.l.apply(ctx, msgs, events); err != nil {
 				return err
 			}
@@ -130,6 +131,73 @@ func build(ctx context.Context, store hoso.Ledger, units *hoso.Units, path strin
 	}
 	report()
 	return b, nil
+}
+
+// loadBatch is how many messages the load's reader hands over at a time.
+const loadBatch = 4096
+
+// readAll reads the whole stream as it is now and calls apply with batches
+// of up to size messages and their events (an event that does not decode
+// is nil: apply decodes it again and reports the error). A goroutine reads
+// and decodes the next batches meanwhile; they go to apply whole, where a
+// channel send per message costs more than the fold of some events.
+func readAll(ctx context.Context, store hoso.Ledger, size int, apply func([]hoso.LedgerEntry, []*hoso.Event) error) error {
+	type batch struct {
+		msgs   []hoso.LedgerEntry
+		events []*hoso.Event
+	}
+	const buffers = 4 // one being applied, the rest read ahead
+	full, free := make(chan batch, buffers), make(chan batch, buffers)
+	for range buffers {
+		free <- batch{make([]hoso.LedgerEntry, 0, size), make([]*hoso.Event, 0, size)}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	var readErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(full)
+		b := <-free
+		send := func() error {
+			select {
+			case full <- b:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			select {
+			case b = <-free:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			b.msgs, b.events = b.msgs[:0], b.events[:0]
+			return nil
+		}
+		readErr = store.Read(ctx, 1, false, func(m hoso.LedgerEntry) error {
+			e, _ := m.Event()
+			b.msgs, b.events = append(b.msgs, m), append(b.events, e)
+			if len(b.msgs) < size {
+				return nil
+			}
+			return send()
+		})
+		if readErr == nil && len(b.msgs) > 0 {
+			readErr = send()
+		}
+	}()
+	for b := range full {
+		if err := apply(b.msgs, b.events); err != nil {
+			return err
+		}
+		clear(b.msgs)
+		clear(b.events)
+		free <- b
+	}
+	return readErr
 }
 
 // loadGCPercent is the collector's GOGC during a load. A load allocates
