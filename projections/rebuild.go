@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"time"
 
@@ -200,25 +201,38 @@ func readAll(ctx context.Context, store hoso.Ledger, size int, apply func([]hoso
 	return readErr
 }
 
-// loadGCPercent is the collector's GOGC during a load. A load allocates
-// a few kilobytes per event that die at once (the NATS client's messages,
-// the decoded events), while each collection marks the whole live heap —
-// the process's, including the embedded server's index of message ids,
-// and the load's open dossiers. At Go's default of 100 the collector took
-// about a fifth of a rebuild's CPU.
-const loadGCPercent = 400
+// A load allocates a few kilobytes per event that die at once (the NATS
+// client's messages, the decoded events), while each collection marks the
+// whole live heap: the process's, including the embedded server's index of
+// message ids, and the load's open dossiers. At Go's default GOGC of 100
+// the collector took a fifth of a rebuild's CPU (a quarter in hoso bench,
+// whose process holds the ingest service's caches too). So the load runs
+// the collector less often: up to loadGCPercent, as long as that lets the
+// heap grow by no more than loadGCHeadroom beyond what is live.
+const (
+	loadGCPercent  = 400
+	loadGCHeadroom = 1 << 30
+)
 
-// raiseGCPercent sets the collector's GOGC to loadGCPercent for a load and
-// returns what puts the previous value back. A higher value or none (off)
-// is left alone, and so is the value another load set, which that load
-// puts back. A memory limit (serve's --memory-limit) still holds: near
-// it, the collector runs as often as it needs to.
+// raiseGCPercent sets the collector's GOGC for a load and returns what puts
+// the previous value back. A value as high or higher, or none (off), is
+// left alone: the user's, or another load's, which that load puts back. A
+// memory limit (serve's --memory-limit) still holds: near it, the
+// collector runs as often as it needs to.
 func raiseGCPercent() (restore func()) {
-	prev := debug.SetGCPercent(loadGCPercent)
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(live)
+	want := loadGCPercent
+	if live[0].Value.Kind() == metrics.KindUint64 {
+		if n := live[0].Value.Uint64(); n > 0 {
+			want = int(min(loadGCPercent, max(100, loadGCHeadroom*100/n)))
+		}
+	}
+	prev := debug.SetGCPercent(want)
 	switch {
-	case prev == loadGCPercent:
+	case prev == want:
 		return func() {}
-	case prev < 0 || prev > loadGCPercent:
+	case prev < 0 || prev > want:
 		debug.SetGCPercent(prev)
 		return func() {}
 	}
