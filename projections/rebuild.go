@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
@@ -207,7 +208,8 @@ func readAll(ctx context.Context, store hoso.Ledger, size int, apply func([]hoso
 // message ids, and the load's open dossiers. At Go's default GOGC of 100
 // the collector took a fifth of a rebuild's CPU (a quarter in hoso bench,
 // whose process holds the ingest service's caches too). So the load runs
-// the collector less often: up to loadGCPercent, as long as that lets the
+// the collector less often: at loadGCPercent when a memory limit bounds
+// the heap (serve sets one by default), and without one as far as lets the
 // heap grow by no more than loadGCHeadroom beyond what is live.
 const (
 	loadGCPercent  = 400
@@ -217,13 +219,13 @@ const (
 // raiseGCPercent sets the collector's GOGC for a load and returns what puts
 // the previous value back. A value as high or higher, or none (off), is
 // left alone: the user's, or another load's, which that load puts back. A
-// memory limit (serve's --memory-limit) still holds: near it, the
-// collector runs as often as it needs to.
+// memory limit still holds: near it, the collector runs as often as it
+// needs to.
 func raiseGCPercent() (restore func()) {
 	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(live)
 	want := loadGCPercent
-	if live[0].Value.Kind() == metrics.KindUint64 {
+	if debug.SetMemoryLimit(-1) == math.MaxInt64 && live[0].Value.Kind() == metrics.KindUint64 {
 		if n := live[0].Value.Uint64(); n > 0 {
 			want = int(min(loadGCPercent, max(100, loadGCHeadroom*100/n)))
 		}
