@@ -495,18 +495,31 @@ func writeRows(ctx context.Context, conn driver.Conn, codes []string, rank []uin
 	}
 	plain := newBulkRows(ctx, conn, t.plain, cols, plainTail)
 	proc := newBulkRows(ctx, conn, t.proc, cols+1, procTail)
-	err := agg.rows(rank, grains, func(grain int, period int64, unit, to, pr uint32, v []int64) error {
+	// Codes and periods repeat from row to row: each is made a
+	// driver.Value once, not once per row.
+	boxed := make([]driver.Value, len(codes))
+	code := func(id uint32) driver.Value {
+		if boxed[id] == nil {
+			boxed[id] = codes[id]
+		}
+		return boxed[id]
+	}
+	lastPeriod, period := int64(math.MinInt64), driver.Value(nil)
+	err := agg.rows(rank, grains, func(grain int, p int64, unit, to, pr uint32, v []int64) error {
 		w := plain
 		if pr != 0 {
 			w = proc
 		}
-		w.row().int(int64(grain)).int(period)
-		if pr != 0 {
-			w.str(codes[pr])
+		if p != lastPeriod {
+			lastPeriod, period = p, p
 		}
-		w.str(codes[unit])
+		w.row().int(int64(grain)).add(period)
+		if pr != 0 {
+			w.add(code(pr))
+		}
+		w.add(code(unit))
 		if t.transfer {
-			w.str(codes[to])
+			w.add(code(to))
 		}
 		for _, n := range v {
 			w.int(n)
