@@ -206,8 +206,8 @@ func readAll(ctx context.Context, store hoso.Ledger, size int, apply func([]hoso
 // client's messages, the decoded events), while each collection marks the
 // whole live heap: the process's, including the embedded server's index of
 // message ids, and the load's open dossiers. At Go's default GOGC of 100
-// the collector took a fifth of a rebuild's CPU (a quarter in hoso bench,
-// whose process holds the ingest service's caches too). So the load runs
+// the collector took about a fifth of a rebuild's CPU (more in a process
+// that holds the ingest service's caches too). So the load runs
 // the collector less often: at loadGCPercent when a memory limit bounds
 // the heap (serve sets one by default), and without one as far as lets the
 // heap grow by no more than loadGCHeadroom beyond what is live.

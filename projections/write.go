@@ -282,8 +282,8 @@ func writeTransfers(ctx context.Context, tx *sql.Tx, transfers map[gTrKey]int64)
 // statement's values and steps it in one cgo call (ExecContext makes one
 // call per value). SQLite parses the statement once, where rows written as
 // SQL text were parsed value by value, which was most of SQLite's work for
-// a rebuild: the 100,000 dossier rows of hoso bench took 0.37-0.42 s of
-// CPU as 256 KiB statements of text and 0.21-0.24 s bound 256 rows at a
+// a rebuild: the 100,000 dossier rows of hoso bench took 0.37-0.44 s of
+// CPU as 256 KiB statements of text and 0.20-0.24 s bound 256 rows at a
 // time. It talks to the driver's connection itself (rawTx): database/sql
 // would copy every value of every statement into a new slice.
 type bulkRows struct {
