@@ -20,7 +20,7 @@ func decodeStoredCanonical(data []byte) (e *Event, ok bool) {
 	e = &Event{}
 	var typ string
 	ok = p.lit(`{"id":`) && p.str(&e.ID) &&
-		p.lit(`,"type":`) && p.str(&typ) &&
+		p.lit(`,"type":`) && p.known(&typ, eventTypeNames) &&
 		p.lit(`,"dossier":`) && p.str(&e.Dossier) &&
 		p.lit(`,"unit":`) && p.str(&e.Unit) &&
 		p.lit(`,"at":`) && p.time(&e.At)
@@ -33,18 +33,19 @@ func decodeStoredCanonical(data []byte) (e *Event, ok bool) {
 		return nil, false
 	}
 	if p.lit(`,"channel":`) {
-		if !p.str(&s) {
+		if !p.known(&s, channelNames) {
 			return nil, false
 		}
 		e.Channel = Channel(s)
 	}
 	if p.lit(`,"due":`) {
-		if !p.str(&s) {
+		b, ok := p.raw()
+		if !ok {
 			return nil, false
 		}
-		if s != "" {
+		if len(b) > 0 {
 			var due time.Time
-			if due, ok = parseUTC(s); !ok {
+			if due, ok = parseUTC(b); !ok {
 				return nil, false
 			}
 			e.Due = due
@@ -57,7 +58,7 @@ func decodeStoredCanonical(data []byte) (e *Event, ok bool) {
 		return nil, false
 	}
 	if p.lit(`,"outcome":`) {
-		if !p.str(&s) {
+		if !p.known(&s, outcomeNames) {
 			return nil, false
 		}
 		e.Outcome = Outcome(s)
@@ -73,6 +74,16 @@ func decodeStoredCanonical(data []byte) (e *Event, ok bool) {
 	}
 	return e, true
 }
+
+// The values of the stored events' enumerations, which the parser gives
+// as these strings rather than a copy of the input for each event.
+var (
+	eventTypeNames = []string{string(EventReceived), string(EventTransferred), string(EventSupplementRequested),
+		string(EventSupplementReceived), string(EventExtended), string(EventOverdue), string(EventResolved),
+		string(EventReturned), string(EventWithdrawn)}
+	channelNames = []string{string(ChannelDirect), string(ChannelOnline), string(ChannelPostal)}
+	outcomeNames = []string{string(OutcomeApproved), string(OutcomeRejected)}
+)
 
 type storedParser struct {
 	b []byte
@@ -91,8 +102,35 @@ func (p *storedParser) lit(s string) bool {
 // str consumes a JSON string without escapes whose content is valid UTF-8
 // without control characters (what encoding/json would take as is).
 func (p *storedParser) str(dst *string) bool {
-	if p.i >= len(p.b) || p.b[p.i] != '"' {
+	b, ok := p.raw()
+	if ok {
+		*dst = string(b)
+	}
+	return ok
+}
+
+// known is str giving the element of values equal to the string, if any:
+// no copy.
+func (p *storedParser) known(dst *string, values []string) bool {
+	b, ok := p.raw()
+	if !ok {
 		return false
+	}
+	for _, v := range values {
+		if string(b) == v {
+			*dst = v
+			return true
+		}
+	}
+	*dst = string(b)
+	return true
+}
+
+// raw consumes a string as str does and returns its content, a part of
+// the input.
+func (p *storedParser) raw() ([]byte, bool) {
+	if p.i >= len(p.b) || p.b[p.i] != '"' {
+		return nil, false
 	}
 	start := p.i + 1
 	ascii := true
@@ -101,18 +139,17 @@ func (p *storedParser) str(dst *string) bool {
 		case c == '"':
 			s := p.b[start:j]
 			if !ascii && !utf8.Valid(s) {
-				return false
+				return nil, false
 			}
-			*dst = string(s)
 			p.i = j + 1
-			return true
+			return s, true
 		case c == '\\' || c < 0x20:
-			return false
+			return nil, false
 		case c >= utf8.RuneSelf:
 			ascii = false
 		}
 	}
-	return false
+	return nil, false
 }
 
 // int consumes a non-negative JSON integer of at most 9 digits.
@@ -173,18 +210,18 @@ func (p *storedParser) float(dst *float64) bool {
 
 // time consumes a JSON string holding a UTC time (parseUTC).
 func (p *storedParser) time(dst *time.Time) bool {
-	var s string
-	if !p.str(&s) {
+	b, ok := p.raw()
+	if !ok {
 		return false
 	}
-	t, ok := parseUTC(s)
+	t, ok := parseUTC(b)
 	*dst = t
 	return ok
 }
 
 // parseUTC parses YYYY-MM-DDTHH:MM:SS[.F{1,9}]Z, a valid date and time,
 // which time.Parse with RFC 3339 reads the same.
-func parseUTC(s string) (time.Time, bool) {
+func parseUTC[T string | []byte](s T) (time.Time, bool) {
 	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' {
 		return time.Time{}, false
 	}
@@ -208,7 +245,7 @@ func parseUTC(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	nsec := 0
-	if rest := s[19 : len(s)-1]; rest != "" {
+	if rest := s[19 : len(s)-1]; len(rest) > 0 {
 		digits := len(rest) - 1
 		if rest[0] != '.' || digits < 1 || digits > 9 {
 			return time.Time{}, false

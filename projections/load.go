@@ -3,7 +3,7 @@ package projections
 import (
 	"cmp"
 	"context"
-	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"log/slog"
 	"math"
@@ -38,16 +38,17 @@ type loader struct {
 	closedBatch int                      // how many closed wait before they are written
 
 	// Unit and procedure codes are interned: the aggregates are keyed by
-	// small numbers. Code 0 is "".
-	codes []string
-	ids   map[string]uint32
-	seen  map[uint32]bool // unit codes that have a count
+	// small numbers. Code 0 is "". recent holds the last codes looked up:
+	// an event's counts name the same unit and procedure again and again.
+	codes  []string
+	ids    map[string]uint32
+	recent [2]internedCode
+	seen   []bool // by id: unit codes that have a count
 
 	flows, stocks, transfers *aggSet
 	// written is the first day not yet written at the day and month
 	// grains (the first of a month); lastDay is the latest event day seen.
 	written, lastDay int32
-	years            map[int32]int32 // day -> its year
 
 	applied uint64
 	last    hoso.LedgerEntry
@@ -60,13 +61,26 @@ type loader struct {
 	err    error // the writer's first error; read after wg.Wait
 }
 
+// internedCode is a code and its id.
+type internedCode struct {
+	code string
+	id   uint32
+}
+
 // loadJob is rows to write in one transaction. codes and rank are the
 // interned codes as they stood when the job was made.
 type loadJob struct {
 	closed []*hoso.Dossier
-	aggs   []*aggSet // cur holds the days to write
+	months []monthAgg // written at the day and month grains
 	codes  []string
 	rank   []uint32
+}
+
+// monthAgg is the day counts of one month of one family of tables, and
+// the family, whose year counts they are added to once written.
+type monthAgg struct {
+	set *aggSet
+	agg *dayAgg
 }
 
 // closedBatch is how many returned or withdrawn dossiers wait in memory
@@ -82,13 +96,12 @@ func newLoader(ctx context.Context, db *DB, units *hoso.Units, log *slog.Logger)
 		closedBatch: closedBatch,
 		codes:       []string{""},
 		ids:         map[string]uint32{"": 0},
-		seen:        map[uint32]bool{},
+		seen:        []bool{false},
 		flows:       newAggSet(flowTable, nFlow),
 		stocks:      newAggSet(stockTable, nStock),
 		transfers:   newAggSet(transferTable, 1),
 		written:     math.MinInt32,
 		lastDay:     math.MinInt32,
-		years:       map[int32]int32{},
 		jobs:        make(chan loadJob, 2),
 	}
 	jobs := l.jobs
@@ -118,31 +131,37 @@ func (l *loader) stop() error {
 	return l.err
 }
 
-// write writes one job in one transaction.
+// write writes one job in one transaction, and adds its months to the
+// year counts (which the writer alone touches until finish).
 func (l *loader) write(ctx context.Context, j loadJob) error {
-	tx, err := l.db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() // a no-op after Commit
-	if err := textDossiers(ctx, tx, j.closed); err != nil {
-		return err
-	}
-	for _, a := range j.aggs {
-		if err := writeRows(ctx, tx, j.codes, j.rank, a.table, a.cur, []int{grainDay, grainMonth}, false); err != nil {
+	return rawTx(ctx, l.db.w, func(conn driver.Conn) error {
+		if err := bulkDossiers(ctx, conn, j.closed); err != nil {
 			return err
 		}
-	}
-	return tx.Commit()
+		for _, m := range j.months {
+			if err := writeRows(ctx, conn, j.codes, j.rank, m.set.table, m.agg, []int{grainDay, grainMonth}, false); err != nil {
+				return err
+			}
+			m.set.year.addYears(m.agg)
+		}
+		return nil
+	})
 }
 
 func (l *loader) id(code string) uint32 {
-	if id, ok := l.ids[code]; ok {
-		return id
+	for _, r := range l.recent {
+		if r.code == code {
+			return r.id
+		}
 	}
-	id := uint32(len(l.codes))
-	l.codes = append(l.codes, code)
-	l.ids[code] = id
+	id, ok := l.ids[code]
+	if !ok {
+		id = uint32(len(l.codes))
+		l.codes = append(l.codes, code)
+		l.seen = append(l.seen, false)
+		l.ids[code] = id
+	}
+	l.recent[1], l.recent[0] = l.recent[0], internedCode{code, id}
 	return id
 }
 
@@ -202,12 +221,12 @@ func (l *loader) apply(ctx context.Context, msgs []hoso.LedgerEntry, events []*h
 		y, mo, _ := civil(int64(l.lastDay) - writeLag)
 		if until := int32(dayOf(y, mo, 1)); until > l.written {
 			for _, a := range []*aggSet{l.flows, l.stocks, l.transfers} {
-				job.aggs = append(job.aggs, &aggSet{table: a.table, cur: a.cur.split(until)})
+				job.months = append(job.months, a.takeBefore(until)...)
 			}
 			l.written = until
 		}
 	}
-	if job.closed == nil && job.aggs == nil {
+	if job.closed == nil && job.months == nil {
 		return nil
 	}
 	if l.failed.Load() {
@@ -233,64 +252,63 @@ func (l *loader) finish(ctx context.Context, indexes []string) error {
 	if err := l.stop(); err != nil {
 		return err
 	}
-	tx, err := l.db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() // a no-op after Commit
 	for _, d := range l.dossiers {
 		l.closed = append(l.closed, d)
 	}
 	l.dossiers = nil
-	if err := textDossiers(ctx, tx, l.closed); err != nil {
-		return err
-	}
-	l.closed = nil
-	seen := make([]string, 0, len(l.seen))
-	for id := range l.seen {
-		seen = append(seen, l.codes[id])
-	}
-	slices.Sort(seen)
-	ins := newMultiInsert(ctx, tx, `INSERT INTO units_seen (code)`, 1, "")
-	for _, code := range seen {
-		if err := ins.add(code); err != nil {
-			ins.flush()
+	return rawTx(ctx, l.db.w, func(conn driver.Conn) error {
+		if err := bulkDossiers(ctx, conn, l.closed); err != nil {
+			return err
+		}
+		l.closed = nil
+		var seen []string
+		for id, ok := range l.seen {
+			if ok {
+				seen = append(seen, l.codes[id])
+			}
+		}
+		slices.Sort(seen)
+		ins := newBulkRows(ctx, conn, `INSERT INTO units_seen (code)`, 1, "")
+		for _, code := range seen {
+			if err := ins.row().str(code).end(); err != nil {
+				ins.flush()
+				return fmt.Errorf("write units_seen: %w", err)
+			}
+		}
+		if err := ins.flush(); err != nil {
 			return fmt.Errorf("write units_seen: %w", err)
 		}
-	}
-	if err := ins.flush(); err != nil {
-		return fmt.Errorf("write units_seen: %w", err)
-	}
-	rank := l.ranks()
-	for _, a := range []*aggSet{l.flows, l.stocks, l.transfers} {
-		for _, w := range []struct {
-			agg    *dayAgg
-			grains []int
-			upsert bool
-		}{
-			{a.cur, []int{grainDay, grainMonth}, false},
-			{a.year, []int{grainYear}, false},
-			{a.late, []int{grainDay, grainMonth}, true},
-		} {
-			if err := writeRows(ctx, tx, l.codes, rank, a.table, w.agg, w.grains, w.upsert); err != nil {
+		rank := l.ranks()
+		for _, a := range []*aggSet{l.flows, l.stocks, l.transfers} {
+			for _, m := range a.takeBefore(math.MaxInt32) {
+				if err := writeRows(ctx, conn, l.codes, rank, a.table, m.agg, []int{grainDay, grainMonth}, false); err != nil {
+					return err
+				}
+				a.year.addYears(m.agg)
+			}
+			if err := writeRows(ctx, conn, l.codes, rank, a.table, a.late, []int{grainDay, grainMonth}, true); err != nil {
+				return err
+			}
+			a.year.addYears(a.late)
+			if err := writeRows(ctx, conn, l.codes, rank, a.table, a.year, []int{grainYear}, false); err != nil {
 				return err
 			}
 		}
-	}
-	if l.applied > 0 {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?), (?, ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-			metaAppliedSeq, strconv.FormatUint(l.applied, 10),
-			metaAppliedTime, l.last.Time.UTC().Format(time.RFC3339Nano)); err != nil {
-			return fmt.Errorf("write applied_seq: %w", err)
+		if l.applied > 0 {
+			meta := newBulkRows(ctx, conn, `INSERT INTO meta (key, value)`, 2, `ON CONFLICT (key) DO UPDATE SET value = excluded.value`)
+			meta.row().str(metaAppliedSeq).str(strconv.FormatUint(l.applied, 10))
+			meta.row().str(metaAppliedTime).str(l.last.Time.UTC().Format(time.RFC3339Nano))
+			if err := meta.flush(); err != nil {
+				return fmt.Errorf("write applied_seq: %w", err)
+			}
 		}
-	}
-	for _, stmt := range indexes {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return err
+		for _, stmt := range indexes {
+			if err := rawExec(ctx, conn, stmt); err != nil {
+				return err
+			}
 		}
-	}
-	return tx.Commit()
+		return nil
+	})
 }
 
 // The loader is a tally that counts per procedure only: a unit's total is
@@ -325,16 +343,18 @@ func (l *loader) stock(unit, proc string, day int64, i int, delta int64) {
 func (l *loader) add(a *aggSet, k dayKey, i int, delta int64) {
 	if k.day < l.written {
 		a.late.add(k, i, delta)
-	} else {
-		a.cur.add(k, i, delta)
+		return
 	}
-	y, ok := l.years[k.day]
-	if !ok {
-		y = int32(monthOf(int64(k.day)) / 12)
-		l.years[k.day] = y
+	if a.lastAgg == nil || k.day != a.lastDay {
+		m := int32(monthOf(int64(k.day)))
+		agg := a.months[m]
+		if agg == nil {
+			agg = newDayAgg(a.width)
+			a.months[m] = agg
+		}
+		a.lastDay, a.lastAgg = k.day, agg
 	}
-	k.day = y
-	a.year.add(k, i, delta)
+	a.lastAgg.add(k, i, delta)
 }
 
 // dayKey is a count's unit (the unit left, for a transfer), the unit
@@ -357,6 +377,11 @@ func newDayAgg(width int) *dayAgg {
 }
 
 func (a *dayAgg) add(k dayKey, i int, delta int64) {
+	a.at(k)[i] += delta
+}
+
+// at returns the counters of k, adding them if new.
+func (a *dayAgg) at(k dayKey) []int64 {
 	j, ok := a.index[k]
 	if !ok {
 		j = int32(len(a.keys))
@@ -364,7 +389,7 @@ func (a *dayAgg) add(k dayKey, i int, delta int64) {
 		a.keys = append(a.keys, k)
 		a.vals = append(a.vals, make([]int64, a.width)...)
 	}
-	a.vals[int(j)*a.width+i] += delta
+	return a.vals[int(j)*a.width : int(j+1)*a.width]
 }
 
 // aggTable is one family of aggregate tables: with and without the
@@ -400,16 +425,46 @@ var (
 )
 
 // aggSet is what the load holds of one family of tables: the day counts
-// not written yet (cur), those that arrived for days already written
-// (late), and the year counts (years, keyed by year in place of the day),
-// written at the end.
+// not written yet, by month (months, keyed by monthOf), those that arrived
+// for days already written (late), and the year counts (year, keyed by
+// year in place of the day), added from the day counts as they are
+// written and written at the end.
 type aggSet struct {
-	table           aggTable
-	cur, late, year *dayAgg
+	table      aggTable
+	width      int
+	months     map[int32]*dayAgg
+	late, year *dayAgg
+	// lastAgg is the month of lastDay, the day of the last count: most
+	// counts of a batch fall on a few days.
+	lastDay int32
+	lastAgg *dayAgg
 }
 
 func newAggSet(t aggTable, width int) *aggSet {
-	return &aggSet{table: t, cur: newDayAgg(width), late: newDayAgg(width), year: newDayAgg(width)}
+	return &aggSet{table: t, width: width, months: map[int32]*dayAgg{},
+		late: newDayAgg(width), year: newDayAgg(width)}
+}
+
+// takeBefore removes the months that start before day and returns them in
+// order.
+func (a *aggSet) takeBefore(day int32) []monthAgg {
+	var months []int32
+	for m := range a.months {
+		y, mo := int(m/12), time.Month(m%12+1)
+		if dayOf(y, mo, 1) < int64(day) {
+			months = append(months, m)
+		}
+	}
+	slices.Sort(months)
+	taken := make([]monthAgg, len(months))
+	for i, m := range months {
+		taken[i] = monthAgg{a, a.months[m]}
+		if a.lastAgg == a.months[m] {
+			a.lastAgg = nil
+		}
+		delete(a.months, m)
+	}
+	return taken
 }
 
 // ranks orders interned codes as their strings sort: rank[id].
@@ -428,25 +483,43 @@ func (l *loader) ranks() []uint32 {
 
 // writeRows writes the rows of agg at grains; upsert adds them to rows
 // that may exist.
-func writeRows(ctx context.Context, tx *sql.Tx, codes []string, rank []uint32, t aggTable, agg *dayAgg, grains []int, upsert bool) error {
+func writeRows(ctx context.Context, conn driver.Conn, codes []string, rank []uint32, t aggTable, agg *dayAgg, grains []int, upsert bool) error {
 	var plainTail, procTail string
 	if upsert {
 		plainTail, procTail = t.plainConflict, t.procConflict
 	}
-	plain := newSQLText(ctx, tx, t.plain, plainTail)
-	proc := newSQLText(ctx, tx, t.proc, procTail)
-	err := agg.rows(rank, grains, func(grain int, period int64, unit, to, pr uint32, v []int64) error {
+	// grain, period, unit, the unit reached, the counters; and procedure.
+	cols := 3 + agg.width
+	if t.transfer {
+		cols++
+	}
+	plain := newBulkRows(ctx, conn, t.plain, cols, plainTail)
+	proc := newBulkRows(ctx, conn, t.proc, cols+1, procTail)
+	// Codes and periods repeat from row to row: each is made a
+	// driver.Value once, not once per row.
+	boxed := make([]driver.Value, len(codes))
+	code := func(id uint32) driver.Value {
+		if boxed[id] == nil {
+			boxed[id] = codes[id]
+		}
+		return boxed[id]
+	}
+	lastPeriod, period := int64(math.MinInt64), driver.Value(nil)
+	err := agg.rows(rank, grains, func(grain int, p int64, unit, to, pr uint32, v []int64) error {
 		w := plain
 		if pr != 0 {
 			w = proc
 		}
-		w.row().int(int64(grain)).int(period)
-		if pr != 0 {
-			w.str(codes[pr])
+		if p != lastPeriod {
+			lastPeriod, period = p, p
 		}
-		w.str(codes[unit])
+		w.row().int(int64(grain)).add(period)
+		if pr != 0 {
+			w.add(code(pr))
+		}
+		w.add(code(unit))
 		if t.transfer {
-			w.str(codes[to])
+			w.add(code(to))
 		}
 		for _, n := range v {
 			w.int(n)
@@ -463,92 +536,112 @@ func writeRows(ctx context.Context, tx *sql.Tx, codes []string, rank []uint32, t
 // by year, at grainYear only), in the order of the tables' keys: grain,
 // unit, period, then procedure and the unit reached. A row without
 // procedure (proc 0) sums the procedures. Rows whose counters are all zero
-// are left out: they add nothing to a sum.
+// are left out: they add nothing to a sum. fn must not keep v.
 func (a *dayAgg) rows(rank []uint32, grains []int, fn func(grain int, period int64, unit, to, proc uint32, v []int64) error) error {
-	perm := make([]int32, len(a.keys))
-	for i := range perm {
-		perm[i] = int32(i)
+	// Sorted by the tables' order, the keys of one row are adjacent: a
+	// row with procedure sums a run of them, and the rows without sum
+	// those of a group (one unit in one period) by unit reached.
+	type sortKey struct {
+		group, row uint64 // the ranks of unit and period; of procedure and unit reached
+		j          int32
 	}
-	slices.SortFunc(perm, func(x, y int32) int {
-		kx, ky := &a.keys[x], &a.keys[y]
-		return cmp.Or(cmp.Compare(rank[kx.unit], rank[ky.unit]), cmp.Compare(kx.day, ky.day))
-	})
-	// A group is the keys of one unit in one period; its rows are summed
-	// in a small map and written sorted.
-	type rowKey struct{ proc, to uint32 }
+	type plainRow struct {
+		to   uint32 // id
+		sums []int64
+	}
 	w := a.width
-	sums := map[rowKey][]int64{}
-	var keys []rowKey
-	emit := func(grain int, period int64, unit uint32) error {
-		keys = keys[:0]
-		for k := range sums {
-			keys = append(keys, k)
+	order := make([]sortKey, len(a.keys))
+	sum := make([]int64, w)
+	var plain []plainRow
+	var plainSums []int64
+	addPlain := func(to uint32, v []int64) {
+		i := slices.IndexFunc(plain, func(r plainRow) bool { return r.to == to })
+		if i < 0 {
+			i = len(plain)
+			n := len(plainSums)
+			plainSums = slices.Grow(plainSums, w)[:n+w]
+			clear(plainSums[n:])
+			plain = append(plain, plainRow{to: to, sums: plainSums[n:]})
 		}
-		slices.SortFunc(keys, func(x, y rowKey) int {
-			return cmp.Or(cmp.Compare(rank[x.proc], rank[y.proc]), cmp.Compare(rank[x.to], rank[y.to]))
-		})
-		for _, k := range keys {
-			if v := sums[k]; slices.ContainsFunc(v, func(n int64) bool { return n != 0 }) {
-				if err := fn(grain, period, unit, k.to, k.proc, v); err != nil {
-					return err
-				}
-			}
+		for j, n := range v {
+			plain[i].sums[j] += n
 		}
-		clear(sums)
-		return nil
 	}
+	nonZero := func(v []int64) bool { return slices.ContainsFunc(v, func(n int64) bool { return n != 0 }) }
 	for _, grain := range grains {
-		periodOf := func(day int32) int64 {
-			if grain == grainMonth {
-				return monthOf(int64(day))
+		lastDay, lastPeriod := int32(math.MinInt32), int64(0)
+		for j, k := range a.keys {
+			if k.day != lastDay {
+				lastDay, lastPeriod = k.day, int64(k.day)
+				if grain == grainMonth {
+					lastPeriod = monthOf(int64(k.day))
+				}
 			}
-			return int64(day)
+			// A period (a day, month or year) fits in 32 bits; the offset
+			// keeps the order of negative ones.
+			order[j] = sortKey{uint64(rank[k.unit])<<32 | uint64(uint32(lastPeriod+math.MaxInt32+1)),
+				uint64(rank[k.proc])<<32 | uint64(rank[k.to]), int32(j)}
 		}
-		var unit uint32
-		var period int64
-		started := false
-		for _, j := range perm {
-			k := &a.keys[j]
-			p := periodOf(k.day)
-			if started && (k.unit != unit || p != period) {
-				if err := emit(grain, period, unit); err != nil {
-					return err
+		slices.SortFunc(order, func(x, y sortKey) int {
+			if x.group != y.group {
+				return cmp.Compare(x.group, y.group)
+			}
+			return cmp.Compare(x.row, y.row)
+		})
+		for g := 0; g < len(order); {
+			ge := g + 1
+			for ge < len(order) && order[ge].group == order[g].group {
+				ge++
+			}
+			unit, period := a.keys[order[g].j].unit, int64(uint32(order[g].group))-math.MaxInt32-1
+			plain, plainSums = plain[:0], plainSums[:0]
+			for r := g; r < ge; {
+				re := r + 1
+				for re < ge && order[re].row == order[r].row {
+					re++
+				}
+				clear(sum)
+				for _, o := range order[r:re] {
+					for i, n := range a.vals[int(o.j)*w : int(o.j+1)*w] {
+						sum[i] += n
+					}
+				}
+				k := a.keys[order[r].j]
+				addPlain(k.to, sum)
+				if k.proc == 0 {
+					addPlain(k.to, sum) // the row is its own procedure's too
+				} else if nonZero(sum) {
+					if err := fn(grain, period, unit, k.to, k.proc, sum); err != nil {
+						return err
+					}
+				}
+				r = re
+			}
+			slices.SortFunc(plain, func(x, y plainRow) int { return cmp.Compare(rank[x.to], rank[y.to]) })
+			for _, p := range plain {
+				if nonZero(p.sums) {
+					if err := fn(grain, period, unit, p.to, 0, p.sums); err != nil {
+						return err
+					}
 				}
 			}
-			unit, period, started = k.unit, p, true
-			v := a.vals[int(j)*w : int(j+1)*w]
-			for _, rk := range [2]rowKey{{0, k.to}, {k.proc, k.to}} {
-				s := sums[rk]
-				if s == nil {
-					s = make([]int64, w)
-					sums[rk] = s
-				}
-				for i, n := range v {
-					s[i] += n
-				}
-			}
-		}
-		if started {
-			if err := emit(grain, period, unit); err != nil {
-				return err
-			}
+			g = ge
 		}
 	}
 	return nil
 }
 
-// split moves the counts of the days before day to a new dayAgg.
-func (a *dayAgg) split(day int32) *dayAgg {
-	old, keep := newDayAgg(a.width), newDayAgg(a.width)
-	for j, k := range a.keys {
-		dst := keep
-		if k.day < day {
-			dst = old
+// addYears adds the day counts of days to a, keyed by year.
+func (a *dayAgg) addYears(days *dayAgg) {
+	lastDay, year := int32(math.MinInt32), int32(0)
+	for j, k := range days.keys {
+		if k.day != lastDay {
+			lastDay, year = k.day, int32(monthOf(int64(k.day))/12)
 		}
-		dst.index[k] = int32(len(dst.keys))
-		dst.keys = append(dst.keys, k)
-		dst.vals = append(dst.vals, a.vals[j*a.width:(j+1)*a.width]...)
+		k.day = year
+		dst := a.at(k)
+		for i, n := range days.vals[j*days.width : (j+1)*days.width] {
+			dst[i] += n
+		}
 	}
-	*a = *keep
-	return old
 }

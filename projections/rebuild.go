@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
@@ -83,6 +87,7 @@ type builder struct {
 // build writes a read model of the stream's current content to a new file
 // at path and leaves it open.
 func build(ctx context.Context, store hoso.Ledger, units *hoso.Units, path string, progress func(done, total uint64, rate float64)) (*builder, error) {
+	defer raiseGCPercent()()
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("rebuild: %w", err)
@@ -109,7 +114,7 @@ func build(ctx context.Context, store hoso.Ledger, units *hoso.Units, path strin
 		}
 	}
 	if total > 0 {
-		err = pump(ctx, store, 1, false, RebuildBatch, func(msgs []hoso.LedgerEntry, events []*hoso.Event) error {
+		err = readAll(ctx, store, loadBatch, func(msgs []hoso.LedgerEntry, events []*hoso.Event) error {
 			if err := b.l.apply(ctx, msgs, events); err != nil {
 				return err
 			}
@@ -128,6 +133,112 @@ func build(ctx context.Context, store hoso.Ledger, units *hoso.Units, path strin
 	}
 	report()
 	return b, nil
+}
+
+// loadBatch is how many messages the load's reader hands over at a time.
+const loadBatch = 4096
+
+// readAll reads the whole stream as it is now and calls apply with batches
+// of up to size messages and their events (an event that does not decode
+// is nil: apply decodes it again and reports the error). A goroutine reads
+// and decodes the next batches meanwhile; they go to apply whole, where a
+// channel send per message costs more than the fold of some events.
+func readAll(ctx context.Context, store hoso.Ledger, size int, apply func([]hoso.LedgerEntry, []*hoso.Event) error) error {
+	type batch struct {
+		msgs   []hoso.LedgerEntry
+		events []*hoso.Event
+	}
+	const buffers = 4 // one being applied, the rest read ahead
+	full, free := make(chan batch, buffers), make(chan batch, buffers)
+	for range buffers {
+		free <- batch{make([]hoso.LedgerEntry, 0, size), make([]*hoso.Event, 0, size)}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	var readErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(full)
+		b := <-free
+		send := func() error {
+			select {
+			case full <- b:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			select {
+			case b = <-free:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			b.msgs, b.events = b.msgs[:0], b.events[:0]
+			return nil
+		}
+		readErr = store.Read(ctx, 1, false, func(m hoso.LedgerEntry) error {
+			e, _ := m.Event()
+			b.msgs, b.events = append(b.msgs, m), append(b.events, e)
+			if len(b.msgs) < size {
+				return nil
+			}
+			return send()
+		})
+		if readErr == nil && len(b.msgs) > 0 {
+			readErr = send()
+		}
+	}()
+	for b := range full {
+		if err := apply(b.msgs, b.events); err != nil {
+			return err
+		}
+		clear(b.msgs)
+		clear(b.events)
+		free <- b
+	}
+	return readErr
+}
+
+// A load allocates a few kilobytes per event that die at once (the NATS
+// client's messages, the decoded events), while each collection marks the
+// whole live heap: the process's, including the embedded server's index of
+// message ids, and the load's open dossiers. At Go's default GOGC of 100
+// the collector took about a fifth of a rebuild's CPU (more in a process
+// that holds the ingest service's caches too). So the load runs
+// the collector less often: at loadGCPercent when a memory limit bounds
+// the heap (serve sets one by default), and without one as far as lets the
+// heap grow by no more than loadGCHeadroom beyond what is live.
+const (
+	loadGCPercent  = 400
+	loadGCHeadroom = 1 << 30
+)
+
+// raiseGCPercent sets the collector's GOGC for a load and returns what puts
+// the previous value back. A value as high or higher, or none (off), is
+// left alone: the user's, or another load's, which that load puts back. A
+// memory limit still holds: near it, the collector runs as often as it
+// needs to.
+func raiseGCPercent() (restore func()) {
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(live)
+	want := loadGCPercent
+	if debug.SetMemoryLimit(-1) == math.MaxInt64 && live[0].Value.Kind() == metrics.KindUint64 {
+		if n := live[0].Value.Uint64(); n > 0 {
+			want = int(min(loadGCPercent, max(100, loadGCHeadroom*100/n)))
+		}
+	}
+	prev := debug.SetGCPercent(want)
+	switch {
+	case prev == want:
+		return func() {}
+	case prev < 0 || prev > want:
+		debug.SetGCPercent(prev)
+		return func() {}
+	}
+	return func() { debug.SetGCPercent(prev) }
 }
 
 // newBuilder opens a new read model at path, which must not exist, for a

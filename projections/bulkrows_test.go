@@ -3,15 +3,16 @@ package projections
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"math"
 	"path/filepath"
 	"testing"
 )
 
-// TestSQLTextRoundTrip writes values as SQL literals and reads them back:
+// TestBulkRowsRoundTrip writes values with bulkRows and reads them back:
 // quotes, NUL bytes, invalid UTF-8, empty text, NULL and extreme integers
-// arrive as they were, over several statements.
-func TestSQLTextRoundTrip(t *testing.T) {
+// arrive as they were, over several statements and a last shorter one.
+func TestBulkRowsRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	db, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "t.db"))
 	if err != nil {
@@ -24,27 +25,24 @@ func TestSQLTextRoundTrip(t *testing.T) {
 	}
 	texts := []string{"", "'", "''", "O'Brien", "a\x00b", "\x00", "thiếu giấy tờ", "\xff\xfe", `"; DROP TABLE t; --`, "\\", "(),"}
 	ints := []int64{0, -1, 1, math.MaxInt64, math.MinInt64, math.MinInt64 + 1, -42}
-	tx, err := db.Begin()
+	var rows int
+	err = rawTx(ctx, db, func(conn driver.Conn) error {
+		w := newBulkRows(ctx, conn, `INSERT INTO t (i, s, n)`, 3, "")
+		rows = 5*w.per + 7
+		for i := range rows {
+			w.row().int(int64(i)).str(texts[i%len(texts)])
+			if i%7 == 0 {
+				w.null()
+			} else {
+				w.int(ints[i%len(ints)])
+			}
+			if err := w.end(); err != nil {
+				return err
+			}
+		}
+		return w.flush()
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	w := newSQLText(ctx, tx, `INSERT INTO t (i, s, n)`, "")
-	const rows = 20_000 // several statements of sqlTextBytes
-	for i := range rows {
-		w.row().int(int64(i)).str(texts[i%len(texts)])
-		if i%7 == 0 {
-			w.null()
-		} else {
-			w.int(ints[i%len(ints)])
-		}
-		if err := w.end(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.Query(`SELECT i, CAST(s AS BLOB), n FROM t ORDER BY i`)
