@@ -413,6 +413,12 @@ func (e *Event) MarshalStored() ([]byte, error) {
 	if b, ok := appendStoredCanonical(make([]byte, 0, 320), e); ok {
 		return b, nil
 	}
+	return e.marshalStoredJSON()
+}
+
+// marshalStoredJSON is the stored form through encoding/json: the fallback
+// of MarshalStored, and the reference its hand-written encoder must equal.
+func (e *Event) marshalStoredJSON() ([]byte, error) {
 	s := storedEvent{
 		ID: e.ID, Type: e.Type, Dossier: e.Dossier, Unit: e.Unit, At: e.At.UTC(),
 		Procedure: e.Procedure, Channel: e.Channel, Days: e.Days, ToUnit: e.ToUnit,

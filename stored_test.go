@@ -88,15 +88,7 @@ func FuzzMarshalStored(f *testing.F) {
 			e.Due = time.Unix(0, dueNs)
 		}
 		got, gotErr := e.MarshalStored()
-		s := storedEvent{
-			ID: e.ID, Type: e.Type, Dossier: e.Dossier, Unit: e.Unit, At: e.At.UTC(),
-			Procedure: e.Procedure, Channel: e.Channel, Days: e.Days, ToUnit: e.ToUnit,
-			Outcome: e.Outcome, Reason: e.Reason, Version: e.Version, RecordedAt: e.RecordedAt.UTC(),
-		}
-		if !e.Due.IsZero() {
-			s.Due = e.Due.UTC().Format(time.RFC3339Nano)
-		}
-		want, wantErr := json.Marshal(s)
+		want, wantErr := e.marshalStoredJSON()
 		if (gotErr == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
 			t.Fatalf("MarshalStored %s (%v), encoding/json %s (%v)", got, gotErr, want, wantErr)
 		}
