@@ -3,10 +3,8 @@ package handlers_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,35 +61,7 @@ func dashboardServer(t testing.TB, pageSize int) *httptest.Server {
 		received("D8", "00130", hoso.ChannelPostal, vnTime(2024, 3, 5, 8, 0), vnTime(2024, 3, 5, 17, 0)),
 		received("D5", "00127", hoso.ChannelOnline, vnTime(2024, 3, 5, 14, 0), vnTime(2024, 3, 15, 17, 0)),
 	}
-	dossiers := map[string]*hoso.Dossier{}
-	history := eventHistory{}
-	msgs := make([]hoso.LedgerEntry, len(events))
-	for i, e := range events {
-		d := dossiers[e.Dossier]
-		if d == nil {
-			d = &hoso.Dossier{}
-			dossiers[e.Dossier] = d
-		}
-		e.Seq = uint64(i + 1)
-		if err := d.Apply(e); err != nil {
-			t.Fatalf("event %d: %v", i, err)
-		}
-		e.Version, e.ID, e.RecordedAt = d.Version, fmt.Sprintf("%s-%d", e.Dossier, d.Version), e.At
-		data, err := e.MarshalStored()
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs[i] = hoso.LedgerEntry{Seq: e.Seq, Time: e.At, Data: data}
-		history[e.Dossier] = append(history[e.Dossier], e)
-	}
-	db, err := projections.Open(filepath.Join(t.TempDir(), "readmodel.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := projections.NewProjector(db, units).Apply(context.Background(), msgs); err != nil {
-		t.Fatal(err)
-	}
+	db, history := projectFixture(t, units, events)
 	now := func() time.Time { return readNow }
 	reads := &projections.Reads{DB: db, Units: units, Calendar: cal, Now: now}
 	s := handlers.NewServer()

@@ -60,7 +60,20 @@ func readHandler(t testing.TB) http.Handler {
 		{Type: hoso.EventSupplementRequested, Dossier: "D4", Unit: "00130", At: vnTime(2024, 3, 5, 9, 0), Reason: "thiếu giấy tờ"},
 		received("D5", "00127", hoso.ChannelOnline, vnTime(2024, 3, 5, 14, 0), vnTime(2024, 3, 15, 17, 0)),
 	}
+	db, _ := projectFixture(t, units, events)
+	reads := &projections.Reads{DB: db, Units: units, Calendar: cal, Now: func() time.Time { return readNow }}
+	s := handlers.NewServer()
+	s.MountReads(handlers.Reads{Reports: reads, Dossiers: reads, Units: reads})
+	return s.Handler()
+}
+
+// projectFixture stamps events as the ingest service would (sequence,
+// version, id, recorded time), projects them into a new SQLite read model,
+// and returns it with each dossier's history.
+func projectFixture(t testing.TB, units *hoso.Units, events []*hoso.Event) (*projections.DB, eventHistory) {
+	t.Helper()
 	dossiers := map[string]*hoso.Dossier{}
+	history := eventHistory{}
 	msgs := make([]hoso.LedgerEntry, len(events))
 	for i, e := range events {
 		d := dossiers[e.Dossier]
@@ -78,6 +91,7 @@ func readHandler(t testing.TB) http.Handler {
 			t.Fatal(err)
 		}
 		msgs[i] = hoso.LedgerEntry{Seq: e.Seq, Time: e.At, Data: data}
+		history[e.Dossier] = append(history[e.Dossier], e)
 	}
 	db, err := projections.Open(filepath.Join(t.TempDir(), "readmodel.db"))
 	if err != nil {
@@ -87,10 +101,7 @@ func readHandler(t testing.TB) http.Handler {
 	if err := projections.NewProjector(db, units).Apply(context.Background(), msgs); err != nil {
 		t.Fatal(err)
 	}
-	reads := &projections.Reads{DB: db, Units: units, Calendar: cal, Now: func() time.Time { return readNow }}
-	s := handlers.NewServer()
-	s.MountReads(handlers.Reads{Reports: reads, Dossiers: reads, Units: reads})
-	return s.Handler()
+	return db, history
 }
 
 func get(t *testing.T, ts *httptest.Server, path string, header ...string) (*http.Response, []byte) {
