@@ -58,6 +58,9 @@ type benchConfig struct {
 	MemoryLimit memoryLimit
 	MemProfile  string
 	CPUProfile  string
+	// Only limits the run to one group of figures: read-model, ingest (both
+	// processes) or ingest-only (the ingest-only process).
+	Only string
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -78,8 +81,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&c.MemoryLimit, "memory-limit", "Go heap limit of the --scale processes, as serve's --memory-limit")
 	fs.StringVar(&c.MemProfile, "memprofile", "", "with --scale: write each phase's Go heap profile to this file, suffixed .load and .serve")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the measurements (without --scale) to this file")
+	fs.StringVar(&c.Only, "only", "", "measure one group only: read-model, ingest (both processes) or ingest-only")
 	if err := parseWithEnvPrefix(fs, args, "HOSO_BENCH_"); err != nil {
 		return err
+	}
+	switch c.Only {
+	case "", "read-model", "ingest", "ingest-only":
+	default:
+		return fmt.Errorf("--only: %q is not read-model, ingest or ingest-only", c.Only)
 	}
 	if c.Quick {
 		c.Events, c.Dossiers, c.Reports = 2000, 3000, 20
@@ -111,15 +120,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	// The read model first: its memory figure is the process's, before
 	// the ingest measurements add their own streams.
-	results, err := benchReadModel(ctx, c, stderr)
-	if err != nil {
-		return err
+	var results []benchResult
+	if c.Only == "" || c.Only == "read-model" {
+		rm, err := benchReadModel(ctx, c, stderr)
+		if err != nil {
+			return err
+		}
+		results = append(results, rm...)
 	}
-	ingest, err := benchIngest(ctx, c, stderr)
-	if err != nil {
-		return err
+	if c.Only != "read-model" {
+		ingest, err := benchIngest(ctx, c, stderr)
+		if err != nil {
+			return err
+		}
+		results = append(results, ingest...)
 	}
-	results = append(results, ingest...)
 	table := benchTable(results, c)
 	fmt.Fprint(stdout, table)
 	if c.Out != "" {
@@ -130,8 +145,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 func benchTable(results []benchResult, c benchConfig) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Machine: %s/%s, %d CPUs, %s. Command: `hoso bench --events %d --senders %d --batch %d --dossiers %d --reports %d`.\n\n",
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), c.Events, c.Senders, c.Batch, c.Dossiers, c.Reports)
+	only := ""
+	if c.Only != "" {
+		only = " --only " + c.Only
+	}
+	fmt.Fprintf(&b, "Machine: %s/%s, %d CPUs, %s. Command: `hoso bench --events %d --senders %d --batch %d --dossiers %d --reports %d%s`.\n\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), c.Events, c.Senders, c.Batch, c.Dossiers, c.Reports, only)
 	fmt.Fprintln(&b, "| measurement | hoso | raw baseline (same run) | baseline | ratio (hoso ÷ baseline) |")
 	fmt.Fprintln(&b, "|---|---:|---|---:|---:|")
 	for _, r := range results {
@@ -207,9 +226,12 @@ func openBenchProcess(ctx context.Context, dir string, readModel bool) (*Main, e
 // --read-model=false), which like the raw baselines does nothing else with
 // the events.
 func benchIngest(ctx context.Context, c benchConfig, log io.Writer) ([]benchResult, error) {
-	whole, err := benchIngestProcess(ctx, c, log, true)
-	if err != nil {
-		return nil, err
+	var whole []benchResult
+	if c.Only != "ingest-only" {
+		var err error
+		if whole, err = benchIngestProcess(ctx, c, log, true); err != nil {
+			return nil, err
+		}
 	}
 	only, err := benchIngestProcess(ctx, c, log, false)
 	return append(whole, only...), err
