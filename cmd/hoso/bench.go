@@ -44,9 +44,11 @@ type benchConfig struct {
 	Events  int
 	Senders int
 	Batch   int
-	Quick   bool
-	Out     string
-	DataDir string
+	// BatchSenders is how many batch requests are in flight at once.
+	BatchSenders int
+	Quick        bool
+	Out          string
+	DataDir      string
 	// Dossiers is the size of the read-model measurements; Reports how
 	// many reports are timed for the latency percentiles.
 	Dossiers int
@@ -70,6 +72,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&c.Events, "events", 50_000, "events per measurement")
 	fs.IntVar(&c.Senders, "senders", 32, "concurrent senders of single events")
 	fs.IntVar(&c.Batch, "batch", 1000, "events per NDJSON batch")
+	fs.IntVar(&c.BatchSenders, "batch-senders", 2, "concurrent senders of NDJSON batches, each waiting for its answer")
 	fs.BoolVar(&c.Quick, "quick", false, "small sizes, for a smoke test (under a minute)")
 	fs.StringVar(&c.Out, "out", "", "also write the Markdown table to this file")
 	fs.StringVar(&c.DataDir, "data", "", "scratch directory (default: a new temporary one, removed after)")
@@ -149,8 +152,8 @@ func benchTable(results []benchResult, c benchConfig) string {
 	if c.Only != "" {
 		only = " --only " + c.Only
 	}
-	fmt.Fprintf(&b, "Machine: %s/%s, %d CPUs, %s. Command: `hoso bench --events %d --senders %d --batch %d --dossiers %d --reports %d%s`.\n\n",
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), c.Events, c.Senders, c.Batch, c.Dossiers, c.Reports, only)
+	fmt.Fprintf(&b, "Machine: %s/%s, %d CPUs, %s. Command: `hoso bench --events %d --senders %d --batch %d --batch-senders %d --dossiers %d --reports %d%s`.\n\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), c.Events, c.Senders, c.Batch, c.BatchSenders, c.Dossiers, c.Reports, only)
 	fmt.Fprintln(&b, "| measurement | hoso | raw baseline (same run) | baseline | ratio (hoso ÷ baseline) |")
 	fmt.Fprintln(&b, "|---|---:|---|---:|---:|")
 	for _, r := range results {
@@ -285,19 +288,18 @@ func benchIngestProcess(ctx context.Context, c benchConfig, log io.Writer, readM
 		return fanOut(len(evs), c.Senders, func(i int) error { return postOne(client, m.HTTP.URL(), evs[i]) })
 	}
 	measures := []ingestMeasure{{
-		prefix: "HB", name: fmt.Sprintf("HTTP NDJSON batches of %d", c.Batch), baseline: "JetStream async publish", raw: rawAsync,
+		prefix: "HB", name: fmt.Sprintf("HTTP NDJSON batches of %d, %d senders", c.Batch, c.BatchSenders), baseline: "JetStream async publish", raw: rawAsync,
 		send: func(evs [][]byte) error {
-			for i := 0; i < len(evs); i += c.Batch {
-				if err := postBatch(client, m.HTTP.URL(), bytes.Join(evs[i:min(i+c.Batch, len(evs))], []byte("\n"))); err != nil {
-					return err
-				}
-			}
-			return nil
+			return fanOut((len(evs)+c.Batch-1)/c.Batch, c.BatchSenders, func(b int) error {
+				i := b * c.Batch
+				return postBatch(client, m.HTTP.URL(), bytes.Join(evs[i:min(i+c.Batch, len(evs))], []byte("\n")))
+			})
 		},
 	}, {
-		prefix: "NB", name: fmt.Sprintf("NATS requests with NDJSON batches of %d", c.Batch), baseline: "JetStream async publish", raw: rawAsync,
+		prefix: "NB", name: fmt.Sprintf("NATS requests with NDJSON batches of %d, %d senders", c.Batch, c.BatchSenders), baseline: "JetStream async publish", raw: rawAsync,
 		send: func(evs [][]byte) error {
-			for i := 0; i < len(evs); i += c.Batch {
+			return fanOut((len(evs)+c.Batch-1)/c.Batch, c.BatchSenders, func(b int) error {
+				i := b * c.Batch
 				msg := nats.NewMsg(eventstore.IngestSubject)
 				msg.Header.Set("Content-Type", "application/x-ndjson")
 				msg.Data = bytes.Join(evs[i:min(i+c.Batch, len(evs))], []byte("\n"))
@@ -308,8 +310,8 @@ func benchIngestProcess(ctx context.Context, c benchConfig, log io.Writer, readM
 				if bytes.Contains(reply.Data, []byte(`"error"`)) {
 					return fmt.Errorf("NATS batch: %.300s", reply.Data)
 				}
-			}
-			return nil
+				return nil
+			})
 		},
 	}, {
 		prefix: "HS", name: fmt.Sprintf("single events over HTTP, %d senders", c.Senders),
