@@ -13,9 +13,11 @@ DEMO     ?= true
 run:
 	$(GO) run ./cmd/hoso serve --data $(DATA) --demo=$(DEMO)
 
-## test: formatting, vet, staticcheck, the whole suite with -race, then brief fuzzing
+## test: formatting, vet, staticcheck, the whole suite with -race (the event store's tests
+## again on a stream laid out in 4 subject buckets), then brief fuzzing
 test: lint rules
 	$(GO) test -race -count=1 -timeout 30m ./...
+	HOSO_TEST_SUBJECT_BUCKETS=4 $(GO) test -race -count=1 ./eventstore
 	$(MAKE) fuzz
 	$(MAKE) bench-smoke
 

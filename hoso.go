@@ -10,6 +10,7 @@
 package hoso
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -67,6 +68,26 @@ type LedgerEntry struct {
 	Seq  uint64
 	Time time.Time
 	Data []byte
+}
+
+// Dossier returns the code of the stored event's dossier without decoding
+// the rest: stored events put "dossier" among their first keys, and a
+// code has nothing JSON escapes, so the first `"dossier":"` is the key (a
+// string value holding those bytes would have its quotes escaped). Other
+// encodings go through Event.
+func (m LedgerEntry) Dossier() (string, error) {
+	const key = `"dossier":"`
+	if i := bytes.Index(m.Data, []byte(key)); i >= 0 {
+		rest := m.Data[i+len(key):]
+		if j := bytes.IndexByte(rest, '"'); j > 0 && bytes.IndexByte(rest[:j], '\\') < 0 {
+			return string(rest[:j]), nil
+		}
+	}
+	e, err := m.Event()
+	if err != nil {
+		return "", err
+	}
+	return e.Dossier, nil
 }
 
 // Event decodes the stored event and sets its Seq.

@@ -70,6 +70,9 @@ func (s *Store) ReadCheckpoints(ctx context.Context, fn func(hoso.CheckpointEntr
 // ReadDossier returns a dossier's entries, exact stored bytes with their
 // sequences, in stream order; none if the dossier does not exist.
 func (s *Store) ReadDossier(ctx context.Context, code string) ([]hoso.LedgerEntry, error) {
+	if s.buckets > 0 {
+		return s.bucketEntries(ctx, code)
+	}
 	subj := Subject(code)
 	var entries []hoso.LedgerEntry
 	for seq := uint64(1); ; {

@@ -91,8 +91,18 @@ func (in *Ingester) Append(ctx context.Context, e *hoso.Event) (hoso.AppendResul
 	return r.Result, r.Err
 }
 
+// appendKey is what appends serialise on: the dossier, or in a bucketed
+// stream its bucket, since every append to a bucket expects its last
+// sequence.
+func (in *Ingester) appendKey(code string) uint64 {
+	if in.store.buckets > 0 {
+		return uint64(BucketOf(code, in.store.buckets))
+	}
+	return maphash.String(in.seed, code)
+}
+
 func (in *Ingester) stripeOf(code string) int {
-	return int(maphash.String(in.seed, code) % uint64(len(in.stripes)))
+	return int(in.appendKey(code) % uint64(len(in.stripes)))
 }
 
 // appendRetrying appends e, holding its dossier's stripe, once another
@@ -147,7 +157,7 @@ func (in *Ingester) appendLocked(ctx context.Context, e *hoso.Event, msgID bool)
 	if p.e == nil || err != nil {
 		return res, err
 	}
-	ack, err := in.store.publish(ctx, e.Dossier, msgIDOf(e, msgID), p.cd.lastSeq, p.data)
+	ack, err := in.store.publish(ctx, e.Dossier, msgIDOf(e, msgID), p.expect, p.data)
 	if err != nil {
 		return hoso.AppendResult{}, err
 	}
@@ -161,6 +171,9 @@ type staged struct {
 	cd   *cachedDossier // the state it was validated against
 	next *cachedDossier // the state after it, cached once the event is stored
 	data []byte
+	// expect is the last sequence of the event's subject that the publish
+	// expects: the dossier's, or its bucket's.
+	expect uint64
 }
 
 // stage validates e against its dossier's state. A staged without event
@@ -171,15 +184,37 @@ type staged struct {
 // JetStream refuses it if the dossier exists after all, and the retry reads
 // it. This saves a round trip per new dossier, the common case of a
 // received event.
+//
+// In a bucketed stream the publish expects the bucket's last sequence, read
+// from the dossier index before the dossier's state is taken from it (see
+// dossierIndex): a cached state whose last sequence is not the index's is
+// read again, and a dossier the index does not know is new.
 func (in *Ingester) stage(ctx context.Context, e *hoso.Event, optimistic bool) (staged, hoso.AppendResult, error) {
+	x := in.store.index
+	var expect uint64
+	if x != nil {
+		expect = x.bucketLast(e.Dossier)
+	}
 	cd, ok := in.cache.get(e.Dossier)
-	if !ok && optimistic && e.Type == hoso.EventReceived {
+	known := true
+	if x != nil {
+		var sp span
+		sp, known, _ = x.lookup(e.Dossier)
+		if ok && (!known || sp.last != cd.lastSeq) {
+			in.cache.drop(e.Dossier)
+			ok = false
+		}
+	}
+	if !ok && optimistic && e.Type == hoso.EventReceived && (x == nil || !known) {
 		cd = &in.noDossier
 	} else if !ok {
 		var err error
 		if cd, err = in.load(ctx, e.Dossier); err != nil {
 			return staged{}, hoso.AppendResult{}, err
 		}
+	}
+	if x == nil {
+		expect = cd.lastSeq
 	}
 	if seq, ok := cd.seqOf(e.ID); ok {
 		res, err := in.duplicate(ctx, e, seq)
@@ -196,7 +231,7 @@ func (in *Ingester) stage(ctx context.Context, e *hoso.Event, optimistic bool) (
 	if err != nil {
 		return staged{}, hoso.AppendResult{}, err
 	}
-	return staged{e: e, cd: cd, next: next, data: data}, hoso.AppendResult{}, nil
+	return staged{e: e, cd: cd, next: next, data: data, expect: expect}, hoso.AppendResult{}, nil
 }
 
 // commit records a published event in the cache and answers its result.
@@ -213,6 +248,9 @@ func (in *Ingester) commit(ctx context.Context, p staged, ack *jetstream.PubAck)
 	next.ids = make([]eventID, len(p.cd.ids), len(p.cd.ids)+1)
 	copy(next.ids, p.cd.ids)
 	next.ids = append(next.ids, eventID{e.ID, ack.Sequence})
+	if in.store.index != nil {
+		in.store.index.add(e.Dossier, ack.Sequence)
+	}
 	in.cache.put(e.Dossier, next)
 	return hoso.AppendResult{Dossier: e.Dossier, Version: next.d.Version, Seq: ack.Sequence}, nil
 }
@@ -258,7 +296,9 @@ func (in *Ingester) load(ctx context.Context, code string) (*cachedDossier, erro
 // have one, and so on. Within a round every dossier is different, so all of
 // the round's events are published at once without waiting for each other's
 // acknowledgement, which is what makes a batch fast; an event whose dossier
-// another writer changed meanwhile is retried on its own.
+// another writer changed meanwhile is retried on its own. In a bucketed
+// stream the rounds are by bucket rather than dossier: two appends to one
+// bucket cannot both expect its last sequence.
 func (in *Ingester) AppendBatch(ctx context.Context, events []*hoso.Event) []hoso.BatchResult {
 	return in.appendBatch(ctx, events, true)
 }
@@ -282,14 +322,15 @@ func (in *Ingester) appendBatch(ctx context.Context, events []*hoso.Event, msgID
 		in.appendRound(ctx, events, []int{0}, results, msgID)
 		return results
 	}
-	// round[i] is how many events of events[i]'s dossier come before it in
-	// the batch: the round it is appended in.
+	// round[i] is how many events of events[i]'s dossier (or bucket) come
+	// before it in the batch: the round it is appended in.
 	round := make([]int, len(events))
 	rounds := 1
-	before := make(map[string]int, len(events))
+	before := make(map[uint64]int, len(events))
 	for i, e := range events {
-		round[i] = before[e.Dossier]
-		before[e.Dossier]++
+		k := in.appendKey(e.Dossier)
+		round[i] = before[k]
+		before[k]++
 		rounds = max(rounds, round[i]+1)
 	}
 	// The events by round, in batch order within each: a counting sort.
@@ -316,7 +357,7 @@ func (in *Ingester) appendBatch(ctx context.Context, events []*hoso.Event, msgID
 }
 
 // appendRound appends events[i] for every i of idx, all of different
-// dossiers, holding their stripes (taken in ascending order, so two rounds
+// dossiers (buckets, in a bucketed stream), holding their stripes (taken in ascending order, so two rounds
 // never deadlock) from validation until the acknowledgement. Each event is
 // checked and published in turn, so that the server stores the first while
 // the next are checked.
@@ -352,7 +393,7 @@ func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx [
 			results[i] = hoso.BatchResult{Result: res, Err: err}
 			continue
 		}
-		fut, err := in.store.publishAsync(e.Dossier, msgIDOf(e, msgID), p.cd.lastSeq, p.data)
+		fut, err := in.store.publishAsync(e.Dossier, msgIDOf(e, msgID), p.expect, p.data)
 		if err != nil {
 			in.cache.drop(e.Dossier)
 			results[i].Err = err
@@ -366,7 +407,7 @@ func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx [
 		case ack := <-f.fut.Ok():
 			r.Result, r.Err = in.commit(ctx, f.p, ack)
 		case err := <-f.fut.Err():
-			if err = publishError(f.p.e.Dossier, err); errors.Is(err, errWrongLastSeq) {
+			if err = in.store.publishError(f.p.e.Dossier, err); errors.Is(err, errWrongLastSeq) {
 				in.cache.drop(f.p.e.Dossier)
 				r.Result, r.Err = in.appendRetrying(ctx, f.p.e, msgID)
 				continue

@@ -45,7 +45,17 @@ type Config struct {
 	// ReadOnly opens existing streams without creating or updating them
 	// (hoso verify).
 	ReadOnly bool
+	// SubjectBuckets lays a new stream out in that many bucket subjects
+	// instead of one subject per dossier, so that the server's memory does
+	// not grow with every dossier (docs/scaling.md). 0 takes the layout of
+	// the existing stream, or one subject per dossier for a new one; a
+	// stream's layout never changes, and a value other than its own is an
+	// error.
+	SubjectBuckets int
 }
+
+// bucketsMetadata is the stream metadata key that records its layout.
+const bucketsMetadata = "hoso.subject_buckets"
 
 // Store is the ledger's stream: append, load and read.
 type Store struct {
@@ -64,6 +74,14 @@ type Store struct {
 	// ledgerAuth authenticates further connections as the ledger's role;
 	// nil when the server needs none.
 	ledgerAuth nats.Option
+
+	// buckets is the stream's number of bucket subjects, 0 for one subject
+	// per dossier; index, for a bucketed stream the process appends to,
+	// follows the stream (index.go), from a goroutine that stopIndex ends.
+	buckets   uint32
+	index     *dossierIndex
+	stopIndex context.CancelFunc
+	indexDone chan struct{}
 }
 
 // Open starts the embedded server (or connects to cfg.URL) and makes sure the
@@ -120,6 +138,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.chooseLayout(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if cfg.ReadOnly {
 		if s.stream, err = s.js.Stream(ctx, StreamName); err != nil {
 			s.Close()
@@ -141,13 +163,89 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("create stream %s: %w", CheckpointStreamName, err)
 	}
 	s.feed = newFeed(s.stream, s.log)
+	if s.buckets > 0 {
+		if err := s.openIndex(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
+// chooseLayout sets s.buckets from the existing stream, or from the
+// configuration for a new one.
+func (s *Store) chooseLayout(ctx context.Context) error {
+	want := s.cfg.SubjectBuckets
+	if want < 0 || want > MaxSubjectBuckets {
+		return fmt.Errorf("subject buckets: %d is not between 0 and %d", want, MaxSubjectBuckets)
+	}
+	stream, err := s.js.Stream(ctx, StreamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) && !s.cfg.ReadOnly {
+		s.buckets = uint32(want)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", StreamName, err)
+	}
+	have := 0
+	if v, ok := stream.CachedInfo().Config.Metadata[bucketsMetadata]; ok {
+		if have, err = strconv.Atoi(v); err != nil || have < 1 || have > MaxSubjectBuckets {
+			return fmt.Errorf("stream %s: metadata %s = %q is not a bucket count", StreamName, bucketsMetadata, v)
+		}
+	}
+	if want != 0 && want != have {
+		layout := "one subject per dossier"
+		if have > 0 {
+			layout = strconv.Itoa(have) + " subject buckets"
+		}
+		return fmt.Errorf("subject buckets: stream %s has %s, not %d; a stream's layout cannot change", StreamName, layout, want)
+	}
+	s.buckets = uint32(have)
+	return nil
+}
+
+// openIndex builds the dossier index of a bucketed stream up to the
+// stream's end, then keeps it following.
+func (s *Store) openIndex(ctx context.Context) error {
+	x := newDossierIndex(s.buckets)
+	if err := x.catchUp(ctx, s.stream); err != nil {
+		return fmt.Errorf("dossier index: %w", err)
+	}
+	s.log.Info("dossier index built", "dossiers", x.len(), "buckets", s.buckets)
+	followCtx, cancel := context.WithCancel(context.Background())
+	s.index, s.stopIndex, s.indexDone = x, cancel, make(chan struct{})
+	go func() {
+		defer close(s.indexDone)
+		if err := x.follow(followCtx, s); err != nil {
+			s.log.Error("dossier index stopped following the stream; appends to buckets it has not seen will be refused as conflicts", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Buckets returns the stream's number of bucket subjects, 0 when it has one
+// subject per dossier.
+func (s *Store) Buckets() int { return int(s.buckets) }
+
+// SubjectOf returns the subject of a dossier's events: its own, or its
+// bucket's.
+func (s *Store) SubjectOf(code string) string {
+	if s.buckets == 0 {
+		return Subject(code)
+	}
+	return BucketSubject(BucketOf(code, s.buckets))
+}
+
 func (s *Store) streamConfig() jetstream.StreamConfig {
+	description, metadata := "hoso ledger: dossier events, one subject per dossier", map[string]string(nil)
+	if s.buckets > 0 {
+		description = fmt.Sprintf("hoso ledger: dossier events in %d subject buckets", s.buckets)
+		metadata = map[string]string{bucketsMetadata: strconv.Itoa(int(s.buckets))}
+	}
 	return jetstream.StreamConfig{
 		Name:              StreamName,
-		Description:       "hoso ledger: dossier events, one subject per dossier",
+		Description:       description,
+		Metadata:          metadata,
 		Subjects:          []string{SubjectPrefix + ">"},
 		Storage:           jetstream.FileStorage,
 		Retention:         jetstream.LimitsPolicy,
@@ -212,6 +310,10 @@ func startServer(cfg Config) (*server.Server, nats.Option, error) {
 // Close stops the followers' shared read, drains the connection and shuts
 // the embedded server down.
 func (s *Store) Close() error {
+	if s.stopIndex != nil {
+		s.stopIndex()
+		<-s.indexDone
+	}
 	if s.feed != nil {
 		s.feed.close()
 	}
@@ -286,9 +388,9 @@ var errWrongLastSeq = errors.New("wrong last subject sequence")
 // dossier's last message to be lastSeq (0: no message yet). The id is the
 // Msg-Id for JetStream's deduplication; an empty id publishes without one.
 func (s *Store) publish(ctx context.Context, code, id string, lastSeq uint64, data []byte) (*jetstream.PubAck, error) {
-	ack, err := s.js.PublishMsg(ctx, appendMsg(code, id, lastSeq, data))
+	ack, err := s.js.PublishMsg(ctx, s.appendMsg(code, id, lastSeq, data))
 	if err != nil {
-		return nil, publishError(code, err)
+		return nil, s.publishError(code, err)
 	}
 	return ack, nil
 }
@@ -297,14 +399,14 @@ func (s *Store) publish(ctx context.Context, code, id string, lastSeq uint64, da
 // a batch's events for different dossiers are in flight together. The
 // future's error goes through publishError too.
 func (s *Store) publishAsync(code, id string, lastSeq uint64, data []byte) (jetstream.PubAckFuture, error) {
-	fut, err := s.js.PublishMsgAsync(appendMsg(code, id, lastSeq, data))
+	fut, err := s.js.PublishMsgAsync(s.appendMsg(code, id, lastSeq, data))
 	if err != nil {
-		return nil, publishError(code, err)
+		return nil, s.publishError(code, err)
 	}
 	return fut, nil
 }
 
-func appendMsg(code, id string, lastSeq uint64, data []byte) *nats.Msg {
+func (s *Store) appendMsg(code, id string, lastSeq uint64, data []byte) *nats.Msg {
 	// The header names are in canonical form already: set directly, not
 	// through Header.Set, with one backing array for both values.
 	values := [2]string{strconv.FormatUint(lastSeq, 10), id}
@@ -312,18 +414,18 @@ func appendMsg(code, id string, lastSeq uint64, data []byte) *nats.Msg {
 	if id != "" {
 		header[jetstream.MsgIDHeader] = values[1:2:2]
 	}
-	return &nats.Msg{Subject: Subject(code), Data: data, Header: header}
+	return &nats.Msg{Subject: s.SubjectOf(code), Data: data, Header: header}
 }
 
 // publishError turns JetStream's refusal of the expected sequence into
 // errWrongLastSeq, which the ingester answers by re-reading the dossier.
-func publishError(code string, err error) error {
+func (s *Store) publishError(code string, err error) error {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
 		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 		return errWrongLastSeq
 	}
-	return fmt.Errorf("append to %s: %w", Subject(code), err)
+	return fmt.Errorf("append to %s: %w", s.SubjectOf(code), err)
 }
 
 // Msg returns the message at seq.
@@ -342,6 +444,19 @@ var _ hoso.DossierHistory = (*Store)(nil)
 
 // LoadDossier returns a dossier's events in order; none if it does not exist.
 func (s *Store) LoadDossier(ctx context.Context, code string) ([]*hoso.Event, error) {
+	if s.buckets > 0 {
+		entries, err := s.bucketEntries(ctx, code)
+		if err != nil {
+			return nil, err
+		}
+		events := make([]*hoso.Event, len(entries))
+		for i, m := range entries {
+			if events[i], err = m.Event(); err != nil {
+				return nil, err
+			}
+		}
+		return events, nil
+	}
 	subj := Subject(code)
 	last, err := s.stream.GetLastMsgForSubject(ctx, subj)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {

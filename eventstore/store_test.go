@@ -3,6 +3,8 @@ package eventstore_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -36,10 +38,16 @@ func registry(t testing.TB) (*hoso.Units, *hoso.Calendar) {
 	return units, calendar
 }
 
+// testBuckets lays the stores of the tests out in that many subject
+// buckets: `make test` runs this package's tests once with one subject per
+// dossier and once with HOSO_TEST_SUBJECT_BUCKETS=4, where many dossiers
+// share each bucket.
+var testBuckets, _ = strconv.Atoi(os.Getenv("HOSO_TEST_SUBJECT_BUCKETS"))
+
 // openStore starts an embedded server on a free port in a temp dir.
 func openStore(t testing.TB) *eventstore.Store {
 	t.Helper()
-	s, err := eventstore.Open(context.Background(), eventstore.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	s, err := eventstore.Open(context.Background(), eventstore.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", SubjectBuckets: testBuckets})
 	if err != nil {
 		t.Fatal(err)
 	}

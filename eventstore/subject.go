@@ -60,3 +60,33 @@ func DecodeSubjectToken(token string) (string, error) {
 
 // Subject returns the subject of a dossier's events.
 func Subject(code string) string { return SubjectPrefix + SubjectToken(code) }
+
+// BucketPrefix is the subject space of a stream laid out in buckets (see
+// Config.SubjectBuckets): "hoso.events.bucket.<n>", four tokens, so that no
+// dossier's own subject (three tokens) is ever one of them.
+const BucketPrefix = SubjectPrefix + "bucket."
+
+// MaxSubjectBuckets bounds Config.SubjectBuckets: the server keeps a few
+// hundred bytes per subject, and past this a bucket holds too few dossiers
+// to save anything.
+const MaxSubjectBuckets = 1 << 24
+
+// BucketOf returns the bucket of a dossier code among n: FNV-1a of the
+// code, which every process and every version computes alike.
+func BucketOf(code string, n uint32) uint32 {
+	return uint32(codeHash(code) % uint64(n))
+}
+
+// BucketSubject returns the subject of bucket b.
+func BucketSubject(b uint32) string { return fmt.Sprintf("%s%06x", BucketPrefix, b) }
+
+// codeHash is the 64-bit FNV-1a hash of a dossier code.
+func codeHash(code string) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(code); i++ {
+		h ^= uint64(code[i])
+		h *= prime
+	}
+	return h
+}
