@@ -60,6 +60,12 @@ type benchConfig struct {
 	MemoryLimit memoryLimit
 	MemProfile  string
 	CPUProfile  string
+	// SubjectBuckets lays out the --scale ledger's stream (serve's flag);
+	// ScaleYears spreads its dossiers over that many years up to 2024;
+	// DedupWindow, when set, is its stream's Msg-Id window.
+	SubjectBuckets int
+	ScaleYears     int
+	DedupWindow    time.Duration
 	// Only limits the run to one group of figures: read-model, ingest (both
 	// processes) or ingest-only (the ingest-only process).
 	Only string
@@ -82,6 +88,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&c.Scale, "scale", 0, "measure only resident memory: load this many dossiers, restart, serve (e.g. 1000000, 10000000)")
 	fs.StringVar(&c.ScalePhase, "scale-phase", "", "internal: run one phase (load or serve) of --scale in this process")
 	fs.Var(&c.MemoryLimit, "memory-limit", "Go heap limit of the --scale processes, as serve's --memory-limit")
+	fs.IntVar(&c.ScaleYears, "scale-years", 1, "with --scale: spread the dossiers over this many years up to 2024")
+	fs.DurationVar(&c.DedupWindow, "dedup-window", 0, "with --scale: the stream's Msg-Id window (default serve's, 24h)")
+	fs.IntVar(&c.SubjectBuckets, "subject-buckets", 0, "with --scale: lay the ledger's stream out in this many bucket subjects, as serve's flag")
 	fs.StringVar(&c.MemProfile, "memprofile", "", "with --scale: write each phase's Go heap profile to this file, suffixed .load and .serve")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the measurements (without --scale) to this file")
 	fs.StringVar(&c.Only, "only", "", "measure one group only: read-model, ingest (both processes) or ingest-only")

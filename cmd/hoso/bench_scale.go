@@ -23,11 +23,12 @@ import (
 
 // The scale measurement (`hoso bench --scale N`) runs in two child
 // processes of the bench, so that each figure is one process's own, as an
-// operator sees it: "load" opens a fresh ledger, appends N simulated
-// dossiers through the ingest service in large batches with the projector
-// following, and stops; "serve" starts on that data directory cold, lets the
-// projector catch up, re-sends a sample of the history (each answered from
-// the dossier's history as a duplicate) and runs reports, then reads its
+// operator sees it: "load" imports N simulated dossiers into a fresh ledger
+// as `hoso import --data` does (the store and the ingest service, bulk
+// batches), and stops; "serve" starts the whole process on that data
+// directory cold, lets the read model and the Merkle tree catch up with the
+// stream, re-sends a sample of the history (each answered from the
+// dossier's history as a duplicate) and runs reports, then reads its
 // resident memory. Both print one JSON line.
 
 // scaleBatch is the events per bulk batch of the load.
@@ -52,9 +53,11 @@ type scalePhase struct {
 	MemLimit   int64   `json:"go_memory_limit"`
 }
 
-func scaleGenerator(m *Main, dossiers int) (*simulate.Generator, error) {
-	from, _ := time.Parse(time.DateOnly, benchFrom)
+// scaleGenerator simulates dossiers received over the given number of
+// years up to the end of 2024 (1: 2024 alone).
+func scaleGenerator(m *Main, dossiers, years int) (*simulate.Generator, error) {
 	to, _ := time.Parse(time.DateOnly, benchTo)
+	from := time.Date(to.Year()-max(years, 1)+1, time.January, 1, 0, 0, 0, 0, time.UTC)
 	return simulate.New(m.Units, m.Calendar, simulate.Config{Scope: benchUnit, From: from, To: to,
 		Dossiers: dossiers, Seed: 1, LateShare: simulate.DefaultLateShare, Level: hoso.LevelDistrict})
 }
@@ -69,7 +72,9 @@ func benchScale(ctx context.Context, c benchConfig, stdout, stderr io.Writer) er
 	for _, phase := range []string{"load", "serve"} {
 		fmt.Fprintf(stderr, "bench: scale %s phase, %d dossiers…\n", phase, c.Scale)
 		cmd := exec.CommandContext(ctx, exe, "bench", "--scale", strconv.Itoa(c.Scale), "--scale-phase", phase,
-			"--data", c.DataDir, "--memory-limit", c.MemoryLimit.String(), "--memprofile", c.MemProfile)
+			"--data", c.DataDir, "--memory-limit", c.MemoryLimit.String(), "--memprofile", c.MemProfile,
+			"--subject-buckets", strconv.Itoa(c.SubjectBuckets), "--scale-years", strconv.Itoa(c.ScaleYears),
+			"--dedup-window", c.DedupWindow.String())
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, stderr
 		if err := cmd.Run(); err != nil {
@@ -94,13 +99,23 @@ func scaleTable(phases []scalePhase, c benchConfig, disk int64) string {
 	mib := func(b uint64) string { return strconv.FormatFloat(float64(b)/(1<<20), 'f', 0, 64) + " MiB" }
 	load, serve := phases[0], phases[1]
 	var b strings.Builder
-	fmt.Fprintf(&b, "Machine: %s/%s, %d CPUs, %s. Command: `hoso bench --scale %d --memory-limit %s`: %d dossiers, %d events, %s on disk.\n\n",
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), c.Scale, c.MemoryLimit.String(), load.Dossiers, load.Events, mib(uint64(disk)))
+	buckets := ""
+	if c.SubjectBuckets > 0 {
+		buckets = " --subject-buckets " + strconv.Itoa(c.SubjectBuckets)
+	}
+	if c.ScaleYears > 1 {
+		buckets += " --scale-years " + strconv.Itoa(c.ScaleYears)
+	}
+	if c.DedupWindow > 0 {
+		buckets += " --dedup-window " + c.DedupWindow.String()
+	}
+	fmt.Fprintf(&b, "Machine: %s/%s, %d CPUs, %s. Command: `hoso bench --scale %d --memory-limit %s%s`: %d dossiers, %d events, %s on disk.\n\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), c.Scale, c.MemoryLimit.String(), buckets, load.Dossiers, load.Events, mib(uint64(disk)))
 	fmt.Fprintln(&b, "| phase | time | peak resident (VmHWM) | resident at the end (VmRSS) | Go heap in use |")
 	fmt.Fprintln(&b, "|---|---:|---:|---:|---:|")
-	fmt.Fprintf(&b, "| load: fresh ledger, bulk batches of %d through the ingest service, projector following (includes the generator) | %.0f s (%.0f events/s) | %s | %s | %s |\n",
+	fmt.Fprintf(&b, "| load: an import into a fresh ledger (the store and the ingest service, as hoso import --data), bulk batches of %d (includes the generator) | %.0f s (%.0f events/s) | %s | %s | %s |\n",
 		scaleBatch, load.Seconds, float64(load.Events)/load.Seconds, mib(load.PeakRSS), mib(load.RSS), mib(load.HeapInuse))
-	fmt.Fprintf(&b, "| serve: cold start (%.1f s to open, %.1f s until the projection caught up), %d events re-sent (all duplicates), %d reports | %.0f s | %s | %s | %s |\n",
+	fmt.Fprintf(&b, "| serve: the whole process, cold (%.1f s to open, %.1f s until the read model and the Merkle tree caught up), %d events re-sent (all duplicates), %d reports | %.0f s | %s | %s | %s |\n",
 		serve.OpenSec, serve.CatchUpSec, serve.Duplicates, len(benchReports)*4, serve.Seconds, mib(serve.PeakRSS), mib(serve.RSS), mib(serve.HeapInuse))
 	return b.String()
 }
@@ -113,6 +128,14 @@ func benchScalePhase(ctx context.Context, c benchConfig, stdout, stderr io.Write
 	m.Config.NATSListen = "127.0.0.1:0"
 	m.Config.LogLevel = "error"
 	m.Config.MemoryLimit = c.MemoryLimit
+	m.Config.SubjectBuckets = c.SubjectBuckets
+	// The load is an import into a ledger that is not serving (hoso import
+	// --data): the store and the ingest service only. The serve phase's
+	// whole process then builds the read model and the Merkle tree.
+	m.Config.ReadModel = c.ScalePhase != "load"
+	if c.DedupWindow > 0 {
+		m.Config.DuplicateWindow = c.DedupWindow
+	}
 	// The history is of 2024: the deadline watcher would mark every dossier
 	// still open as overdue, which is not what is measured here.
 	m.Config.DeadlineInterval = 0
@@ -122,14 +145,14 @@ func benchScalePhase(ctx context.Context, c benchConfig, stdout, stderr io.Write
 	}
 	defer m.Close()
 	p := scalePhase{Phase: c.ScalePhase, Dossiers: c.Scale, OpenSec: time.Since(start).Seconds()}
-	g, err := scaleGenerator(m, c.Scale)
+	g, err := scaleGenerator(m, c.Scale, c.ScaleYears)
 	if err != nil {
 		return err
 	}
 	switch c.ScalePhase {
 	case "load":
 		p.OpenSec = 0
-		err = scaleLoad(ctx, m, g, stderr)
+		err = scaleLoad(ctx, m, g, c.MemProfile, stderr)
 	case "serve":
 		if err = waitProjection(ctx, m); err == nil {
 			p.CatchUpSec = time.Since(start).Seconds() - p.OpenSec
@@ -141,8 +164,10 @@ func benchScalePhase(ctx context.Context, c benchConfig, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	if err = waitProjection(ctx, m); err != nil {
-		return err
+	if m.Config.ReadModel {
+		if err = waitProjection(ctx, m); err != nil {
+			return err
+		}
 	}
 	p.Seconds = time.Since(start).Seconds()
 	if p.Events, err = m.Store.LastSeq(ctx); err != nil {
@@ -162,7 +187,10 @@ func benchScalePhase(ctx context.Context, c benchConfig, stdout, stderr io.Write
 }
 
 // scaleLoad appends the generator's history in bulk batches.
-func scaleLoad(ctx context.Context, m *Main, g *simulate.Generator, stderr io.Writer) error {
+//
+// With memProfile it also writes the Go heap's profile at every million
+// events, to memProfile.load.<millions>M.
+func scaleLoad(ctx context.Context, m *Main, g *simulate.Generator, memProfile string, stderr io.Writer) error {
 	batch := make([]*hoso.Event, 0, scaleBatch)
 	var sent int
 	start := time.Now()
@@ -175,6 +203,11 @@ func scaleLoad(ctx context.Context, m *Main, g *simulate.Generator, stderr io.Wr
 		if sent += len(batch); sent/1_000_000 != (sent-len(batch))/1_000_000 {
 			fmt.Fprintf(stderr, "bench: %d events loaded, %.0f events/s, resident %d MiB\n",
 				sent, float64(sent)/time.Since(start).Seconds(), residentBytes()>>20)
+			if memProfile != "" {
+				if err := writeHeapProfile(fmt.Sprintf("%s.load.%dM", memProfile, sent/1_000_000)); err != nil {
+					return err
+				}
+			}
 		}
 		batch = batch[:0]
 		return nil
@@ -228,8 +261,17 @@ func scaleServe(ctx context.Context, m *Main, g *simulate.Generator) (int, error
 
 var errSampleFull = fmt.Errorf("sample full")
 
+// waitProjection waits until the read model, and the Merkle tree when it
+// is kept, have applied the whole stream.
 func waitProjection(ctx context.Context, m *Main) error {
-	for m.Projector.CaughtUp(ctx) != nil {
+	treeBehind := func() bool {
+		if m.Transparency == nil {
+			return false
+		}
+		last, err := m.Store.LastSeq(ctx)
+		return err != nil || m.Transparency.TreeSize() < last
+	}
+	for m.Projector.CaughtUp(ctx) != nil || treeBehind() {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -29,6 +29,9 @@ type importConfig struct {
 	UnitFiles     []string
 	CalendarFiles []string
 	Timeout       time.Duration
+	// SubjectBuckets lays out the stream of a new data directory, as
+	// serve's flag does.
+	SubjectBuckets int
 }
 
 // maxImportLine bounds one NDJSON line; an event is far smaller.
@@ -48,6 +51,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.Var((*multiFlag)(&c.UnitFiles), "units", "operator units CSV, as given to serve (repeatable; with --data)")
 	fs.Var((*multiFlag)(&c.CalendarFiles), "calendar", "calendar override CSV, as given to serve (repeatable; with --data)")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "how long one batch may take over HTTP or NATS")
+	fs.IntVar(&c.SubjectBuckets, "subject-buckets", 0, "with --data: lay a new stream out in this many bucket subjects, as serve's flag")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: hoso import [flags] FILE|-\n\nImports an NDJSON history through the validating ingest service.\n\nFlags (each also read from HOSO_<NAME>):\n")
 		fs.PrintDefaults()
@@ -89,6 +93,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		m := NewMain()
 		m.Config.DataDir = c.DataDir
 		m.Config.UnitFiles, m.Config.CalendarFiles = c.UnitFiles, c.CalendarFiles
+		m.Config.SubjectBuckets = c.SubjectBuckets
 		m.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		var err error
 		if ledger, err = openLedger(ctx, m); err != nil {
@@ -153,6 +158,7 @@ func openLedger(ctx context.Context, m *Main) (*Main, error) {
 	m.Store, err = eventstore.Open(ctx, eventstore.Config{
 		DataDir: m.Config.DataDir, Listen: "127.0.0.1:0",
 		Replicas: 1, DuplicateWindow: m.Config.DuplicateWindow, Logger: m.Logger,
+		SubjectBuckets: m.Config.SubjectBuckets,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w (is a server running on this data directory? then use --url or --nats-url)", err)

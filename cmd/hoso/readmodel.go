@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -17,17 +20,36 @@ const ReadModelFile = "readmodel.db"
 func readModelPath(dataDir string) string { return filepath.Join(dataDir, ReadModelFile) }
 
 // openReadModel opens the read model, rebuilding it first from the stream
-// when it was built by another version of the projection, and starts the
-// projector. The projector runs until closeReadModel; a failing batch is
+// when it was built by another version of the projection or is missing for
+// a long stream, and starts the projector. The projector runs until closeReadModel; a failing batch is
 // retried with a growing pause (/readyz answers 503 meanwhile).
+// rebuildFromEventsAtLeast is the stream length from which a missing read
+// model is built with projections.Rebuild rather than by the projector.
+const rebuildFromEventsAtLeast = 10_000
+
 func (m *Main) openReadModel(ctx context.Context) error {
 	path := readModelPath(m.Config.DataDir)
 	stale, err := projections.NeedsRebuild(path)
 	if err != nil {
 		return fmt.Errorf("read model: %w", err)
 	}
-	if stale {
+	if !stale {
+		// A ledger imported while no read model was kept (hoso import
+		// --data, an ingest-only deployment) is built at rebuild speed
+		// rather than followed event by event from the first.
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			last, err := m.Store.LastSeq(ctx)
+			if err != nil {
+				return fmt.Errorf("read model: %w", err)
+			}
+			if stale = last >= rebuildFromEventsAtLeast; stale {
+				m.Logger.Info("no read model for a ledger of many events: building it from the stream", "path", path, "events", last)
+			}
+		}
+	} else {
 		m.Logger.Info("read model was built by another projection version: rebuilding from the stream", "path", path)
+	}
+	if stale {
 		if err := projections.Rebuild(ctx, m.Store, m.Units, path, rebuildProgress(func(done, total uint64, rate float64, eta time.Duration) {
 			m.Logger.Info("rebuilding read model", "done", done, "total", total, "events_per_s", int64(rate), "eta", eta)
 		})); err != nil {

@@ -29,6 +29,9 @@ type Config struct {
 	NATSURL         string
 	Replicas        int
 	DuplicateWindow time.Duration
+	// SubjectBuckets lays a new stream out in bucket subjects (0: the
+	// existing stream's layout, or one subject per dossier).
+	SubjectBuckets  int
 	UnitFiles       []string
 	CalendarFiles   []string
 	LogFormat       string
@@ -139,6 +142,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "use this NATS server or cluster instead of the embedded one")
 	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "stream replicas (3 on a cluster)")
 	fs.DurationVar(&c.DuplicateWindow, "dedup-window", c.DuplicateWindow, "JetStream Msg-Id deduplication window")
+	fs.IntVar(&c.SubjectBuckets, "subject-buckets", c.SubjectBuckets, "lay a new stream out in this many bucket subjects instead of one per dossier (e.g. 1048576 for millions of dossiers; 0: the stream's own layout)")
 	fs.Var((*multiFlag)(&c.UnitFiles), "units", "operator units CSV (repeatable)")
 	fs.Var((*multiFlag)(&c.CalendarFiles), "calendar", "calendar override CSV (repeatable)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
@@ -208,7 +212,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Store, err = eventstore.Open(ctx, eventstore.Config{
 		DataDir: m.Config.DataDir, URL: m.Config.NATSURL, Listen: m.Config.NATSListen,
 		Replicas: m.Config.Replicas, DuplicateWindow: m.Config.DuplicateWindow, Logger: m.Logger,
-		Credentials: m.Config.NATSCredentials,
+		Credentials: m.Config.NATSCredentials, SubjectBuckets: m.Config.SubjectBuckets,
 	})
 	if err != nil {
 		return err
