@@ -229,3 +229,48 @@ func FuzzDecodeBatchAnswer(f *testing.F) {
 		}
 	})
 }
+
+// A history imported into a new data directory laid out in subject
+// buckets: the read model, missing for a ledger of more than
+// rebuildFromEventsAtLeast events, is built from the stream, reports what
+// the simulator counted, and a second import appends nothing.
+func TestImportIntoSubjectBuckets(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	sumPath := filepath.Join(dir, "summary.json")
+	ndjson, _, err := runCmd(t, "", "simulate", "--unit", "01", "--from", "2024-01-01", "--to", "2024-06-30",
+		"--dossiers", "4000", "--seed", "7", "--level", "district", "--summary", sumPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := readSummary(t, sumPath)
+	if sum.Events < rebuildFromEventsAtLeast {
+		t.Fatalf("%d events: too few to build the read model by a rebuild", sum.Events)
+	}
+	out, stderr, err := runCmd(t, ndjson, "import", "--data", data, "--subject-buckets", "64", "-")
+	if err != nil {
+		t.Fatalf("import: %v\n%s\n%s", err, out, stderr)
+	}
+	if want := "imported " + itoa(int(sum.Events)) + " lines: " + itoa(int(sum.Events)) + " appended, 0 duplicates"; !strings.Contains(out, want) {
+		t.Fatalf("want %q in:\n%s", want, out)
+	}
+	out, _, err = runCmd(t, "", "report", "--data", data, "--unit", "01", "--level", "district",
+		"--from", sum.From, "--to", sum.To, "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep projections.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	compareReport(t, &rep, sum)
+
+	out, _, err = runCmd(t, ndjson, "import", "--data", data, "-")
+	if want := "0 appended, " + itoa(int(sum.Events)) + " duplicates"; err != nil || !strings.Contains(out, want) {
+		t.Fatalf("re-import: %v, want %q in:\n%s", err, want, out)
+	}
+	m := openMain(t, data)
+	if m.Store.Buckets() != 64 {
+		t.Errorf("the served stream has %d buckets, want the imported 64", m.Store.Buckets())
+	}
+}
