@@ -158,3 +158,32 @@ func BenchmarkMarshalStored(b *testing.B) {
 		}
 	})
 }
+
+// FuzzLedgerEntryDossier checks that LedgerEntry.Dossier names the dossier
+// that decoding the whole event names, wherever the event decodes.
+func FuzzLedgerEntryDossier(f *testing.F) {
+	at := time.Date(2024, 3, 5, 1, 2, 3, 0, time.UTC)
+	for _, e := range []*Event{
+		{ID: "a-1", Type: EventReceived, Dossier: "D-1", Unit: "00127", At: at, Procedure: "1.001776",
+			Channel: ChannelOnline, Due: at.Add(72 * time.Hour), Version: 1, RecordedAt: at},
+		{ID: `q"dossier":"x`, Type: EventTransferred, Dossier: "D.2_x", Unit: "004", At: at, ToUnit: "00118", Version: 3, RecordedAt: at},
+	} {
+		b, err := e.MarshalStored()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"id":"a","type":"resolved","dossier":"d","dossier":"e","unit":"01","at":"2024-02-01T00:00:00Z","version":2,"recorded_at":"2024-02-01T00:00:00Z"}`))
+	f.Add([]byte(`{"id":"a","type":"resolved","dossier" : "d","unit":"01","at":"2024-02-01T00:00:00Z","version":2,"recorded_at":"2024-02-01T00:00:00Z"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := LedgerEntry{Seq: 1, Data: data}.Event()
+		if err != nil {
+			return
+		}
+		code, err := LedgerEntry{Seq: 1, Data: data}.Dossier()
+		if err != nil || code != e.Dossier {
+			t.Fatalf("%q: Dossier() = %q, %v; the decoded event's is %q", data, code, err, e.Dossier)
+		}
+	})
+}

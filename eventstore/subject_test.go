@@ -47,3 +47,24 @@ func FuzzSubjectToken(f *testing.F) {
 		}
 	})
 }
+
+// A dossier's bucket is part of the stored layout: every process and every
+// version must compute the same one, so these values may never change.
+func TestBucketOfIsStable(t *testing.T) {
+	for _, c := range []struct {
+		code    string
+		buckets uint32
+		want    uint32
+		subject string
+	}{
+		{"HN-2024-000001", 1 << 20, 391094, "hoso.events.bucket.05f7b6"},
+		{"000.00.04.H26-240115-0001", 1 << 20, 375781, "hoso.events.bucket.05bbe5"},
+		{"x", 1 << 20, 136967, "hoso.events.bucket.021707"},
+		{"HN-2024-000001", 4, 2, "hoso.events.bucket.000002"},
+	} {
+		b := eventstore.BucketOf(c.code, c.buckets)
+		if b != c.want || eventstore.BucketSubject(b) != c.subject {
+			t.Errorf("BucketOf(%q, %d) = %d (%s), want %d (%s)", c.code, c.buckets, b, eventstore.BucketSubject(b), c.want, c.subject)
+		}
+	}
+}
