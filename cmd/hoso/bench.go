@@ -92,7 +92,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&c.DedupWindow, "dedup-window", 0, "with --scale: the stream's Msg-Id window (default serve's, 24h)")
 	fs.IntVar(&c.SubjectBuckets, "subject-buckets", 0, "with --scale: lay the ledger's stream out in this many bucket subjects, as serve's flag")
 	fs.StringVar(&c.MemProfile, "memprofile", "", "with --scale: write each phase's Go heap profile to this file, suffixed .load and .serve")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the measurements (without --scale) to this file")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the measurements to this file (with --scale: of one phase run by hand with --scale-phase)")
 	fs.StringVar(&c.Only, "only", "", "measure one group only: read-model, ingest (both processes) or ingest-only")
 	if err := parseWithEnvPrefix(fs, args, "HOSO_BENCH_"); err != nil {
 		return err
@@ -113,10 +113,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer os.RemoveAll(dir)
 		c.DataDir = dir
 	}
-	switch {
-	case c.ScalePhase != "":
-		return benchScalePhase(ctx, c, stdout, stderr)
-	case c.Scale > 0:
+	if c.Scale > 0 && c.ScalePhase == "" {
 		return benchScale(ctx, c, stdout, stderr)
 	}
 	if c.CPUProfile != "" {
@@ -129,6 +126,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if c.ScalePhase != "" {
+		return benchScalePhase(ctx, c, stdout, stderr)
 	}
 	// The read model first: its memory figure is the process's, before
 	// the ingest measurements add their own streams.

@@ -142,7 +142,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "use this NATS server or cluster instead of the embedded one")
 	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "stream replicas (3 on a cluster)")
 	fs.DurationVar(&c.DuplicateWindow, "dedup-window", c.DuplicateWindow, "JetStream Msg-Id deduplication window")
-	fs.IntVar(&c.SubjectBuckets, "subject-buckets", c.SubjectBuckets, "lay a new stream out in this many bucket subjects instead of one per dossier (e.g. 1048576 for millions of dossiers; 0: the stream's own layout)")
+	fs.IntVar(&c.SubjectBuckets, "subject-buckets", c.SubjectBuckets, "lay a new stream out in this many bucket subjects instead of one per dossier (65536 for millions of dossiers, see docs/scaling.md; 0: the stream's own layout)")
 	fs.Var((*multiFlag)(&c.UnitFiles), "units", "operator units CSV (repeatable)")
 	fs.Var((*multiFlag)(&c.CalendarFiles), "calendar", "calendar override CSV (repeatable)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
