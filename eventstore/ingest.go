@@ -357,10 +357,10 @@ func (in *Ingester) appendBatch(ctx context.Context, events []*hoso.Event, msgID
 }
 
 // appendRound appends events[i] for every i of idx, all of different
-// dossiers (buckets, in a bucketed stream), holding their stripes (taken in ascending order, so two rounds
-// never deadlock) from validation until the acknowledgement. Each event is
-// checked and published in turn, so that the server stores the first while
-// the next are checked.
+// dossiers (buckets, in a bucketed stream), holding their stripes (taken in
+// ascending order, so two rounds never deadlock) from validation until the
+// acknowledgement. Each event is checked and published in turn, so that the
+// server stores the first while the next are checked.
 func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx []int, results []hoso.BatchResult, msgID bool) {
 	stripes := make([]int, 0, len(idx))
 	for _, i := range idx {
