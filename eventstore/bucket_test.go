@@ -131,13 +131,7 @@ func TestBucketIndexAfterRestart(t *testing.T) {
 // has seen the other's yet.
 func TestStaleCacheAcrossProcesses(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t)
-	other, err := eventstore.Open(ctx, eventstore.Config{URL: s.ClientURL(), Credentials: s.LedgerCredentials()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	a, b := newIngester(t, s), newIngester(t, other)
+	a, b := twoProcesses(t)
 	for i, wait := range []time.Duration{0, 300 * time.Millisecond} {
 		code := fmt.Sprintf("S%d", i)
 		if _, err := a.Append(ctx, decode(t, received(code))); err != nil {

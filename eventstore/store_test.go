@@ -229,13 +229,7 @@ func TestDuplicates(t *testing.T) {
 // loser re-reads and is refused by the state machine, or appends after.
 func TestConcurrentAppenders(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t)
-	other, err := eventstore.Open(ctx, eventstore.Config{URL: s.ClientURL(), Credentials: s.LedgerCredentials()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	a, b := newIngester(t, s), newIngester(t, other)
+	a, b := twoProcesses(t)
 	for round := range 20 {
 		code := fmt.Sprintf("R%d", round)
 		if _, err := a.Append(ctx, decode(t, received(code))); err != nil {
@@ -289,6 +283,19 @@ func TestConcurrentAppenders(t *testing.T) {
 			t.Errorf("event %d has version %d", i, e.Version)
 		}
 	}
+}
+
+// twoProcesses returns the ingesters of two processes on one stream: each
+// with its own store, connection, cache and (bucket layout) dossier index.
+func twoProcesses(t *testing.T) (a, b *eventstore.Ingester) {
+	t.Helper()
+	s := openStore(t)
+	other, err := eventstore.Open(context.Background(), eventstore.Config{URL: s.ClientURL(), Credentials: s.LedgerCredentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	return newIngester(t, s), newIngester(t, other)
 }
 
 func TestStreamDeniesDeleteAndPurge(t *testing.T) {

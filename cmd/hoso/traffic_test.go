@@ -54,6 +54,22 @@ func readSummary(t *testing.T, path string) *simulate.Summary {
 
 // compareReport checks a report against the simulator's own counts, row by
 // row and in total.
+// reportMatches runs hoso report over a data directory, by district of Hà
+// Nội over the summary's period, and compares it with the simulator's counts.
+func reportMatches(t *testing.T, data string, sum *simulate.Summary) {
+	t.Helper()
+	out, _, err := runCmd(t, "", "report", "--data", data, "--unit", "01", "--level", "district",
+		"--from", sum.From, "--to", sum.To, "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep projections.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	compareReport(t, &rep, sum)
+}
+
 func compareReport(t *testing.T, rep *projections.Report, sum *simulate.Summary) {
 	t.Helper()
 	pick := func(r *hoso.ReportRow) simulate.Counts {
@@ -119,16 +135,7 @@ func TestSimulateImportReport(t *testing.T) {
 
 	// hoso report over the data directory: the import brought its read
 	// model up to date.
-	out, _, err = runCmd(t, "", "report", "--data", data, "--unit", "01", "--level", "district",
-		"--from", sum.From, "--to", sum.To, "--format", "json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep projections.Report
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("report: %v\n%s", err, out)
-	}
-	compareReport(t, &rep, sum)
+	reportMatches(t, data, sum)
 
 	// The same through a running server's read model, at ward level.
 	m := openMain(t, data)
@@ -254,16 +261,7 @@ func TestImportIntoSubjectBuckets(t *testing.T) {
 	if want := "imported " + itoa(int(sum.Events)) + " lines: " + itoa(int(sum.Events)) + " appended, 0 duplicates"; !strings.Contains(out, want) {
 		t.Fatalf("want %q in:\n%s", want, out)
 	}
-	out, _, err = runCmd(t, "", "report", "--data", data, "--unit", "01", "--level", "district",
-		"--from", sum.From, "--to", sum.To, "--format", "json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep projections.Report
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("report: %v\n%s", err, out)
-	}
-	compareReport(t, &rep, sum)
+	reportMatches(t, data, sum)
 
 	out, _, err = runCmd(t, ndjson, "import", "--data", data, "-")
 	if want := "0 appended, " + itoa(int(sum.Events)) + " duplicates"; err != nil || !strings.Contains(out, want) {
