@@ -99,18 +99,18 @@ func scaleTable(phases []scalePhase, c benchConfig, disk int64) string {
 	mib := func(b uint64) string { return strconv.FormatFloat(float64(b)/(1<<20), 'f', 0, 64) + " MiB" }
 	load, serve := phases[0], phases[1]
 	var b strings.Builder
-	buckets := ""
+	flags := ""
 	if c.SubjectBuckets > 0 {
-		buckets = " --subject-buckets " + strconv.Itoa(c.SubjectBuckets)
+		flags = " --subject-buckets " + strconv.Itoa(c.SubjectBuckets)
 	}
 	if c.ScaleYears > 1 {
-		buckets += " --scale-years " + strconv.Itoa(c.ScaleYears)
+		flags += " --scale-years " + strconv.Itoa(c.ScaleYears)
 	}
 	if c.DedupWindow > 0 {
-		buckets += " --dedup-window " + c.DedupWindow.String()
+		flags += " --dedup-window " + c.DedupWindow.String()
 	}
 	fmt.Fprintf(&b, "Machine: %s/%s, %d CPUs, %s. Command: `hoso bench --scale %d --memory-limit %s%s`: %d dossiers, %d events, %s on disk.\n\n",
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), c.Scale, c.MemoryLimit.String(), buckets, load.Dossiers, load.Events, mib(uint64(disk)))
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), c.Scale, c.MemoryLimit.String(), flags, load.Dossiers, load.Events, mib(uint64(disk)))
 	fmt.Fprintln(&b, "| phase | time | peak resident (VmHWM) | resident at the end (VmRSS) | Go heap in use |")
 	fmt.Fprintln(&b, "|---|---:|---:|---:|---:|")
 	fmt.Fprintf(&b, "| load: an import into a fresh ledger (the store and the ingest service, as hoso import --data), bulk batches of %d (includes the generator) | %.0f s (%.0f events/s) | %s | %s | %s |\n",
@@ -136,8 +136,8 @@ func benchScalePhase(ctx context.Context, c benchConfig, stdout, stderr io.Write
 	if c.DedupWindow > 0 {
 		m.Config.DuplicateWindow = c.DedupWindow
 	}
-	// The history is of 2024: the deadline watcher would mark every dossier
-	// still open as overdue, which is not what is measured here.
+	// The history is past (it ends with 2024): the deadline watcher would
+	// mark every dossier still open as overdue, which is not measured here.
 	m.Config.DeadlineInterval = 0
 	start := time.Now()
 	if err := m.Open(ctx); err != nil {
