@@ -51,15 +51,7 @@ func TestMainIngestOnly(t *testing.T) {
 	}
 
 	// NATS: one event, then a batch with a bad event, which changes nothing.
-	deskAuth, err := nats.NkeyOptionFromSeed(m.Store.DeskCredentials())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(m.Store.ClientURL(), deskAuth)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := deskConn(t, m)
 	reply, err := nc.Request("hoso.ingest", []byte(`{"type":"resolved","dossier":"IO-1","unit":"004","at":"2024-03-04T09:30:00+07:00"}`), 5*time.Second)
 	var res hoso.AppendResult
 	if err != nil || json.Unmarshal(reply.Data, &res) != nil || res.Version != 3 {

@@ -63,15 +63,7 @@ func TestMainEndToEnd(t *testing.T) {
 	}
 
 	// NATS: the same payload shapes through hoso.ingest.
-	deskAuth, err := nats.NkeyOptionFromSeed(m.Store.DeskCredentials())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(m.Store.ClientURL(), deskAuth)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := deskConn(t, m)
 	reply, err := nc.Request("hoso.ingest", []byte(`{"type":"transferred","dossier":"000.00.31.H26-240304-0001","unit":"00127","to_unit":"004","at":"2024-03-04T10:00:00+07:00"}`), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -328,4 +320,20 @@ func TestFlagsFromEnvironment(t *testing.T) {
 	if err := NewMain().ParseFlags(nil, io.Discard); err == nil || !strings.Contains(err.Error(), "HOSO_REPLICAS") {
 		t.Errorf("bad env value: %v", err)
 	}
+}
+
+// deskConn connects to m's embedded server as a desk system does, with the
+// desk role's NKey, closed when the test ends.
+func deskConn(t *testing.T, m *Main) *nats.Conn {
+	t.Helper()
+	deskAuth, err := nats.NkeyOptionFromSeed(m.Store.DeskCredentials())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(m.Store.ClientURL(), deskAuth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
