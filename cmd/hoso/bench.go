@@ -448,40 +448,36 @@ func rawSyncPublish(ctx context.Context, js jetstream.JetStream, subject func(i 
 }
 
 func postBatch(client *http.Client, url string, body []byte) error {
-	resp, err := client.Post(url+"/v1/events", "application/x-ndjson", bytes.NewReader(body))
-	if err != nil {
-		return err
+	b, status, err := answer(client.Post(url+"/v1/events", "application/x-ndjson", bytes.NewReader(body)))
+	if err == nil && (status != 200 || bytes.Contains(b, []byte(`"error"`))) {
+		err = fmt.Errorf("batch: %d %.300s", status, b)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || bytes.Contains(b, []byte(`"error"`)) {
-		return fmt.Errorf("batch: %d %.300s", resp.StatusCode, b)
-	}
-	return nil
+	return err
 }
 
 func getHealthz(client *http.Client, url string) error {
-	resp, err := client.Get(url + "/healthz")
-	if err != nil {
-		return err
+	b, status, err := answer(client.Get(url + "/healthz"))
+	if err == nil && status != 200 {
+		err = fmt.Errorf("healthz: %d %s", status, b)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("healthz: %d %s", resp.StatusCode, b)
-	}
-	return nil
+	return err
 }
 
 func postOne(client *http.Client, url string, body []byte) error {
-	resp, err := client.Post(url+"/v1/events", "application/json", bytes.NewReader(body))
+	b, status, err := answer(client.Post(url+"/v1/events", "application/json", bytes.NewReader(body)))
+	if err == nil && status != 201 {
+		err = fmt.Errorf("single event: %d %s", status, b)
+	}
+	return err
+}
+
+// answer reads a response's whole body, so that the connection is reused,
+// and its status.
+func answer(resp *http.Response, err error) ([]byte, int, error) {
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 201 {
-		return fmt.Errorf("single event: %d %s", resp.StatusCode, b)
-	}
-	return nil
+	b, err := io.ReadAll(resp.Body)
+	return b, resp.StatusCode, err
 }
