@@ -1,9 +1,12 @@
 package eventstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -26,11 +29,19 @@ import (
 // last sequence before the dossier's span, then publishes expecting it:
 // JetStream refuses the publish if the bucket holds anything later, which
 // is exactly the case where the index may not know all of the dossier.
+//
+// It holds every dossier the ledger ever had, so it is laid out for
+// memory: per bucket, a slice of 16-byte entries sorted by the hash's high
+// 32 bits (the bucket is the hash's remainder), grown by an eighth at a
+// time. That is about 18 bytes a dossier, against some 42 in a Go map,
+// and it grows a bucket at a time, without a map's doubling of the whole.
 type dossierIndex struct {
 	buckets uint32
 
-	mu    sync.RWMutex
-	spans map[uint64]span
+	mu sync.RWMutex
+	// spans holds each bucket's entries, sorted by tag.
+	spans [][]spanEntry
+	n     int
 	// applied is the last sequence of the stream applied in order: every
 	// message up to it is in spans.
 	applied uint64
@@ -41,8 +52,21 @@ type dossierIndex struct {
 // span is the first and last sequence of a dossier's events.
 type span struct{ first, last uint64 }
 
+// spanEntry is one dossier's span within its bucket's slice.
+type spanEntry struct {
+	tag uint32 // the code hash's high 32 bits
+	// width is last - first, or wideSpan when that does not fit (a dossier
+	// open across 4 billion events): lookup then ends the span where the
+	// index stands.
+	width uint32
+	first uint64
+}
+
+// wideSpan marks a span whose width does not fit 32 bits.
+const wideSpan = math.MaxUint32
+
 func newDossierIndex(buckets uint32) *dossierIndex {
-	return &dossierIndex{buckets: buckets, spans: map[uint64]span{}, last: make([]atomic.Uint64, buckets)}
+	return &dossierIndex{buckets: buckets, spans: make([][]spanEntry, buckets), last: make([]atomic.Uint64, buckets)}
 }
 
 // add records the event at seq of dossier code.
@@ -64,13 +88,41 @@ func (x *dossierIndex) apply(code string, seq uint64) {
 	x.raise(uint32(h%uint64(x.buckets)), seq)
 }
 
+// find returns the bucket of hash h and where its entry is, or would be,
+// in the bucket's slice.
+func (x *dossierIndex) find(h uint64) (b uint32, tag uint32, i int, ok bool) {
+	b, tag = uint32(h%uint64(x.buckets)), uint32(h>>32)
+	i, ok = slices.BinarySearchFunc(x.spans[b], tag, func(e spanEntry, tag uint32) int { return cmp.Compare(e.tag, tag) })
+	return b, tag, i, ok
+}
+
 func (x *dossierIndex) widen(h, seq uint64) {
-	sp, ok := x.spans[h]
+	b, tag, i, ok := x.find(h)
 	if !ok {
-		x.spans[h] = span{seq, seq}
+		s := x.spans[b]
+		if len(s) == cap(s) {
+			// An eighth more at a time: the slack stays small, and a
+			// bucket holds some hundreds of entries.
+			grown := make([]spanEntry, len(s), len(s)+len(s)/8+2)
+			copy(grown, s)
+			s = grown
+		}
+		x.spans[b] = slices.Insert(s, i, spanEntry{tag: tag, first: seq})
+		x.n++
 		return
 	}
-	x.spans[h] = span{min(sp.first, seq), max(sp.last, seq)}
+	e := &x.spans[b][i]
+	if e.width == wideSpan {
+		e.first = min(e.first, seq)
+		return
+	}
+	first, last := min(e.first, seq), max(e.first+uint64(e.width), seq)
+	e.first = first
+	if last-first >= wideSpan {
+		e.width = wideSpan
+	} else {
+		e.width = uint32(last - first)
+	}
 }
 
 // raise makes seq the bucket's last sequence unless it has a later one.
@@ -95,15 +147,26 @@ func (x *dossierIndex) bucketLast(code string) uint64 {
 func (x *dossierIndex) lookup(code string) (sp span, ok bool, applied uint64) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	sp, ok = x.spans[codeHash(code)]
-	return sp, ok, x.applied
+	b, _, i, ok := x.find(codeHash(code))
+	if !ok {
+		return span{}, false, x.applied
+	}
+	e := x.spans[b][i]
+	sp = span{e.first, e.first + uint64(e.width)}
+	if e.width == wideSpan {
+		// Every sequence widened in is applied (≤ x.applied, set under the
+		// lock) or added by an append (≤ the bucket's last, or past
+		// applied, where lookup's callers scan anyway).
+		sp.last = max(sp.first, x.applied, x.last[b].Load())
+	}
+	return sp, true, x.applied
 }
 
 // len returns how many spans the index holds.
 func (x *dossierIndex) len() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return len(x.spans)
+	return x.n
 }
 
 // catchUp applies the stream up to its last sequence now.
