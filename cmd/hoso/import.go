@@ -125,7 +125,10 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 // catchUpReadModel opens the data directory's read model (rebuilding it if
 // it is stale), lets the projector apply the whole stream, and stops it.
 func catchUpReadModel(ctx context.Context, m *Main) error {
-	if err := m.openReadModel(ctx); err != nil {
+	if err := m.prepareReadModel(ctx); err != nil {
+		return err
+	}
+	if err := m.openReadModel(); err != nil {
 		return err
 	}
 	for {

@@ -19,15 +19,16 @@ const ReadModelFile = "readmodel.db"
 // readModelPath is where the read model of a data directory lives.
 func readModelPath(dataDir string) string { return filepath.Join(dataDir, ReadModelFile) }
 
-// openReadModel opens the read model, rebuilding it first from the stream
-// when it was built by another version of the projection or is missing for
-// a long stream, and starts the projector. The projector runs until closeReadModel; a failing batch is
-// retried with a growing pause (/readyz answers 503 meanwhile).
 // rebuildFromEventsAtLeast is the stream length from which a missing read
 // model is built with projections.Rebuild rather than by the projector.
 const rebuildFromEventsAtLeast = 10_000
 
-func (m *Main) openReadModel(ctx context.Context) error {
+// prepareReadModel rebuilds the read model from the stream when it was
+// built by another version of the projection, or is missing for a long
+// stream. Open runs it before the Merkle tree starts catching up, so the
+// two whole-stream reads of a cold start of a large ledger follow each
+// other instead of sharing the cores and the server's block caches.
+func (m *Main) prepareReadModel(ctx context.Context) error {
 	path := readModelPath(m.Config.DataDir)
 	stale, err := projections.NeedsRebuild(path)
 	if err != nil {
@@ -49,14 +50,20 @@ func (m *Main) openReadModel(ctx context.Context) error {
 	} else {
 		m.Logger.Info("read model was built by another projection version: rebuilding from the stream", "path", path)
 	}
-	if stale {
-		if err := projections.Rebuild(ctx, m.Store, m.Units, path, rebuildProgress(func(done, total uint64, rate float64, eta time.Duration) {
-			m.Logger.Info("rebuilding read model", "done", done, "total", total, "events_per_s", int64(rate), "eta", eta)
-		})); err != nil {
-			return err
-		}
+	if !stale {
+		return nil
 	}
-	if m.DB, err = projections.Open(path); err != nil {
+	return projections.Rebuild(ctx, m.Store, m.Units, path, rebuildProgress(func(done, total uint64, rate float64, eta time.Duration) {
+		m.Logger.Info("rebuilding read model", "done", done, "total", total, "events_per_s", int64(rate), "eta", eta)
+	}))
+}
+
+// openReadModel opens the read model (prepareReadModel has made it
+// current) and starts the projector. The projector runs until
+// closeReadModel; a failing batch is retried with a growing pause
+// (/readyz answers 503 meanwhile).
+func (m *Main) openReadModel() (err error) {
+	if m.DB, err = projections.Open(readModelPath(m.Config.DataDir)); err != nil {
 		return err
 	}
 	m.Projector = projections.NewProjector(m.DB, m.Units, projections.WithLogger(m.Logger))

@@ -217,6 +217,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if m.Config.ReadModel {
+		if err := m.prepareReadModel(ctx); err != nil {
+			return err
+		}
+	}
 	if m.Config.TamperEvidence && m.Config.ReadModel {
 		if err := m.openTransparency(ctx); err != nil {
 			return err
@@ -229,7 +234,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	if m.Config.ReadModel {
-		if err := m.openReadModel(ctx); err != nil {
+		if err := m.openReadModel(); err != nil {
 			return err
 		}
 	}
