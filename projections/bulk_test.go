@@ -22,7 +22,7 @@ import (
 func TestBulkLoadMatchesNaive(t *testing.T) {
 	u, _ := registry(t)
 	dir := t.TempDir()
-	n := 0
+	n, spilled, returnedAfter := 0, 0, 0
 	rapid.Check(t, func(rt *rapid.T) {
 		ctx := context.Background()
 		events := genHistory(rt)
@@ -34,6 +34,9 @@ func TestBulkLoadMatchesNaive(t *testing.T) {
 			rt.Fatal(err)
 		}
 		load.SetClosedBatch(rapid.IntRange(1, 20).Draw(rt, "closed_batch"))
+		// From the default to writing every resolved dossier at once, so
+		// that returns after the spill are common.
+		load.SetSpillAfterDays(rapid.SampledFrom([]int{30, 5, 0}).Draw(rt, "spill_after_days"))
 		livePath := filepath.Join(dir, fmt.Sprintf("live%d.db", n))
 		live, err := projections.Open(livePath)
 		if err != nil {
@@ -51,6 +54,8 @@ func TestBulkLoadMatchesNaive(t *testing.T) {
 			}
 			i = end
 		}
+		s, r := load.Spilled()
+		spilled, returnedAfter = spilled+s, returnedAfter+r
 		if err := load.Finish(ctx); err != nil {
 			rt.Fatal(err)
 		}
@@ -80,6 +85,10 @@ func TestBulkLoadMatchesNaive(t *testing.T) {
 			checkReport(rt, db, events, q)
 		}
 	})
+	// Resolved dossiers written before their return, then returned.
+	if spilled == 0 || returnedAfter == 0 {
+		t.Fatalf("%d dossiers spilled while resolved, %d of them returned after: the case went untested", spilled, returnedAfter)
+	}
 }
 
 // sameTables compares the aggregate tables (rows whose counters are all

@@ -27,6 +27,16 @@ func NewBulkLoader(ctx context.Context, units *hoso.Units, path string) (*BulkLo
 // whenever n of them wait.
 func (l *BulkLoader) SetClosedBatch(n int) { l.b.l.closedBatch = n }
 
+// SetSpillAfterDays makes the load write resolved dossiers not returned n
+// days after their resolution (spillAfterDays).
+func (l *BulkLoader) SetSpillAfterDays(n int) { l.b.l.spillAfter = int32(n) }
+
+// Spilled is how many dossiers the load wrote while resolved, and how many
+// of those it saw returned after.
+func (l *BulkLoader) Spilled() (spilled, returnedAfter int) {
+	return l.b.l.spilledCount, l.b.l.lateReturns
+}
+
 // Apply folds one batch.
 func (l *BulkLoader) Apply(ctx context.Context, msgs []hoso.LedgerEntry) error {
 	return l.b.l.apply(ctx, msgs, nil)

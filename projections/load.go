@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"math"
 	"slices"
@@ -27,7 +28,11 @@ import (
 //
 // Memory holds the dossiers not yet returned or withdrawn, and one entry
 // per (unit, procedure, day) with a count not yet written, whatever the
-// number of events.
+// number of events. A resolved dossier is kept for its return, the only
+// event left to it, for spillAfterDays; one still not returned by then (in
+// practice, many are never marked returned) is written as it stands and
+// leaves a 16-byte mark instead, against which a late return is checked
+// and written as an update at the end.
 type loader struct {
 	db    *DB
 	units *hoso.Units
@@ -36,6 +41,19 @@ type loader struct {
 	dossiers    map[string]*hoso.Dossier // not yet returned or withdrawn
 	closed      []*hoso.Dossier          // returned or withdrawn, not yet written
 	closedBatch int                      // how many closed wait before they are written
+	spillAfter  int32                    // spillAfterDays, but for tests
+
+	// resolvedQueue holds the codes of the dossiers resolved, in the
+	// order of the stream, with their local day; spilled marks those
+	// written while resolved, by the hash of their code; returns are the
+	// late returns of spilled dossiers, written by finish.
+	resolvedQueue []resolvedCode
+	spilled       map[uint64]spilledDossier
+	hashSeed      maphash.Seed
+	returns       []*hoso.Dossier
+	// spilledCount and lateReturns count the dossiers spilled and the
+	// returns written as updates.
+	spilledCount, lateReturns int
 
 	// Unit and procedure codes are interned: the aggregates are keyed by
 	// small numbers. Code 0 is "". recent holds the last codes looked up:
@@ -93,7 +111,10 @@ func newLoader(ctx context.Context, db *DB, units *hoso.Units, log *slog.Logger)
 	l := &loader{
 		db: db, units: units, log: log,
 		dossiers:    map[string]*hoso.Dossier{},
+		spilled:     map[uint64]spilledDossier{},
+		hashSeed:    maphash.MakeSeed(),
 		closedBatch: closedBatch,
+		spillAfter:  spillAfterDays,
 		codes:       []string{""},
 		ids:         map[string]uint32{"": 0},
 		seen:        []bool{false},
@@ -184,8 +205,16 @@ func (l *loader) apply(ctx context.Context, msgs []hoso.LedgerEntry, events []*h
 		}
 		d := l.dossiers[e.Dossier]
 		fresh := d == nil
+		var spill spilledDossier
 		if fresh {
 			d = &hoso.Dossier{}
+			if e.Type != hoso.EventReceived {
+				// Written while resolved: fold on from its mark.
+				var ok bool
+				if spill, ok = l.spilled[l.hash(e.Dossier)]; ok {
+					d = &hoso.Dossier{Code: e.Dossier, State: hoso.StateResolved, Version: int(spill.version), LastAt: time.Unix(0, spill.lastAt)}
+				}
+			}
 		}
 		if e.Version != d.Version+1 {
 			return fmt.Errorf("seq %d: dossier %q: event version %d does not follow version %d",
@@ -198,6 +227,13 @@ func (l *loader) apply(ctx context.Context, msgs []hoso.LedgerEntry, events []*h
 		l.lastDay = max(l.lastDay, int32(hoso.LocalDate(e.At)))
 		account(l, &prev, d, e)
 		switch {
+		case spill.version != 0:
+			// Its row is written (or about to be, in order): update it.
+			delete(l.spilled, l.hash(d.Code))
+			l.returns = append(l.returns, d)
+			l.lateReturns++
+		case e.Type == hoso.EventResolved:
+			l.resolvedQueue = append(l.resolvedQueue, resolvedCode{d.Code, int32(hoso.LocalDate(e.At))})
 		case d.State == hoso.StateReturned || d.State == hoso.StateWithdrawn:
 			// No event leaves these states: the row is final.
 			delete(l.dossiers, d.Code)
@@ -207,6 +243,7 @@ func (l *loader) apply(ctx context.Context, msgs []hoso.LedgerEntry, events []*h
 		}
 		l.applied, l.last = m.Seq, m
 	}
+	l.spill()
 	var job loadJob
 	if len(l.closed) >= l.closedBatch {
 		job.closed, l.closed = l.closed, nil
@@ -241,6 +278,58 @@ func (l *loader) apply(ctx context.Context, msgs []hoso.LedgerEntry, events []*h
 	}
 }
 
+// spillAfterDays is how many local days after its resolution the load
+// keeps a dossier not yet returned in memory.
+const spillAfterDays = 30
+
+// resolvedCode is a resolved dossier's code and the local day it was
+// resolved.
+type resolvedCode struct {
+	code string
+	day  int32
+}
+
+// spilledDossier is what a return is checked against: the version and last
+// event time of a dossier written while resolved.
+type spilledDossier struct {
+	version uint32
+	lastAt  int64 // Unix nanoseconds
+}
+
+func (l *loader) hash(code string) uint64 { return maphash.String(l.hashSeed, code) }
+
+// spill hands the dossiers resolved spillAfterDays before the latest event
+// day and still not returned to the writer, leaving a mark of each. A
+// dossier whose code's hash is already marked stays in memory, so a mark
+// always belongs to one dossier.
+func (l *loader) spill() {
+	limit := l.lastDay - l.spillAfter
+	i := 0
+	for ; i < len(l.resolvedQueue) && l.resolvedQueue[i].day < limit; i++ {
+		r := l.resolvedQueue[i]
+		d := l.dossiers[r.code]
+		if d == nil || d.State != hoso.StateResolved || d.Version > math.MaxUint32 {
+			continue
+		}
+		h := l.hash(r.code)
+		if _, taken := l.spilled[h]; taken {
+			continue
+		}
+		l.spilled[h] = spilledDossier{version: uint32(d.Version), lastAt: d.LastAt.UnixNano()}
+		delete(l.dossiers, r.code)
+		l.closed = append(l.closed, d)
+		l.spilledCount++
+	}
+	if i > 0 {
+		// Let the consumed front go once it is most of the slice.
+		if i > len(l.resolvedQueue)/2 {
+			l.resolvedQueue = append([]resolvedCode(nil), l.resolvedQueue[i:]...)
+		} else {
+			l.resolvedQueue = l.resolvedQueue[i:]
+		}
+	}
+}
+
 // writeLag is how far behind the latest event day the load keeps its day
 // counts in memory before it writes them.
 const writeLag = 7
@@ -261,6 +350,10 @@ func (l *loader) finish(ctx context.Context, indexes []string) error {
 			return err
 		}
 		l.closed = nil
+		if err := updateReturned(ctx, conn, l.returns); err != nil {
+			return err
+		}
+		l.returns = nil
 		var seen []string
 		for id, ok := range l.seen {
 			if ok {

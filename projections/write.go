@@ -423,6 +423,37 @@ func rawInsert(ctx context.Context, st driver.Stmt, args []driver.NamedValue) er
 }
 
 // rawExec runs query, which takes no argument.
+// updateReturned writes the returns of dossiers written while resolved:
+// each updates exactly its row as it was written, or the load fails.
+func updateReturned(ctx context.Context, conn driver.Conn, list []*hoso.Dossier) error {
+	if len(list) == 0 {
+		return nil
+	}
+	e, ok := conn.(driver.ExecerContext)
+	if !ok {
+		return fmt.Errorf("driver connection %T cannot execute with a context", conn)
+	}
+	const update = `UPDATE dossiers SET state = ?, closed_at = ?, version = ?, last_at = ?, last_seq = ?
+		WHERE code = ? AND state = 'resolved' AND version = ?`
+	for _, d := range list {
+		var closed any
+		if d.ClosedAt != nil {
+			closed = d.ClosedAt.UnixNano()
+		}
+		args := []driver.NamedValue{{Ordinal: 1, Value: string(d.State)}, {Ordinal: 2, Value: closed},
+			{Ordinal: 3, Value: int64(d.Version)}, {Ordinal: 4, Value: d.LastAt.UnixNano()},
+			{Ordinal: 5, Value: int64(d.LastSeq)}, {Ordinal: 6, Value: d.Code}, {Ordinal: 7, Value: int64(d.Version - 1)}}
+		res, err := e.ExecContext(ctx, update, args)
+		if err != nil {
+			return fmt.Errorf("write the return of dossier %q: %w", d.Code, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("write the return of dossier %q: %d rows of version %d resolved (%v)", d.Code, n, d.Version-1, err)
+		}
+	}
+	return nil
+}
+
 func rawExec(ctx context.Context, conn driver.Conn, query string) error {
 	e, ok := conn.(driver.ExecerContext)
 	if !ok {
