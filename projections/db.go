@@ -72,10 +72,12 @@ func Open(path string) (*DB, error) {
 // open opens both pools on db.path and migrates.
 func (db *DB) open() error {
 	// The writer takes the write lock when a transaction begins, so a batch
-	// never fails half-way on a lock upgrade.
+	// never fails half-way on a lock upgrade. Page caches, outside the Go
+	// heap: 64 MiB for the writer (a rebuild's too), 16 MiB for each of 8
+	// readers; a process's memory budget sets them aside (cmd/hoso).
 	dsn := db.path + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_cache_size=-65536&_stmt_cache_size=64"
 	if db.bulk {
-		dsn = db.path + "?_busy_timeout=10000&_journal_mode=MEMORY&_synchronous=OFF&_txlock=immediate&_cache_size=-262144&_stmt_cache_size=64"
+		dsn = db.path + "?_busy_timeout=10000&_journal_mode=MEMORY&_synchronous=OFF&_txlock=immediate&_cache_size=-65536&_stmt_cache_size=64"
 	}
 	w, err := sql.Open("sqlite3", dsn)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"runtime/debug"
@@ -12,9 +13,12 @@ import (
 	"github.com/dustin/go-humanize"
 )
 
-// memoryLimit is --memory-limit: the soft limit of the Go heap, applied with
-// debug.SetMemoryLimit. Without one the collector lets the heap grow to about
-// twice what is live, and the embedded NATS server's subject index is live.
+// memoryLimit is --memory-limit: the memory of the whole process, as a
+// container's limit counts it. The Go runtime's soft limit
+// (debug.SetMemoryLimit) is what is left of it once the read model's SQLite
+// page caches, which live outside the Go heap, and a margin are set aside
+// (goMemoryLimit). Without a limit the collector lets the heap grow to about
+// twice what is live, and further during a rebuild.
 type memoryLimit int64
 
 const (
@@ -25,9 +29,26 @@ const (
 	memoryLimitOff memoryLimit = 0
 )
 
-// autoMemoryRatio is the share of the available memory the Go heap may use:
-// the rest is SQLite's page caches, stacks and what the runtime keeps back.
+// autoMemoryRatio is the share of the container's (or machine's) memory the
+// process takes by default.
 const autoMemoryRatio = 0.9
+
+// sqliteCacheReserve is the most the read model's SQLite connections keep in
+// page caches, outside the Go heap: the writer's 64 MiB, eight readers' 16
+// MiB each and a rebuild's 64 MiB (projections.DB).
+const sqliteCacheReserve = 256 << 20
+
+// goMemoryLimit is the Go runtime's soft limit within a process budget:
+// the budget less SQLite's caches (when the process keeps the read model)
+// and a twentieth for the rest (C allocations, stacks, fragmentation), but
+// never under half the budget.
+func goMemoryLimit(budget int64, readModel bool) int64 {
+	rest := budget / 20
+	if readModel {
+		rest += sqliteCacheReserve
+	}
+	return max(budget-rest, budget/2)
+}
 
 func (l *memoryLimit) String() string {
 	switch *l {
@@ -63,8 +84,9 @@ func (l *memoryLimit) Set(v string) error {
 	return nil
 }
 
-// resolve is the limit in bytes to apply; 0 means leave the runtime as it
-// is (off, or auto with GOMEMLIMIT set, which the runtime already applied).
+// resolve is the process's budget in bytes; 0 means leave the runtime as
+// it is (off, or auto with GOMEMLIMIT set, which the runtime already
+// applied: GOMEMLIMIT is the Go runtime's own limit, not a budget).
 func (l memoryLimit) resolve() (int64, error) {
 	switch l {
 	case memoryLimitOff:
@@ -85,13 +107,21 @@ func (l memoryLimit) resolve() (int64, error) {
 // applyMemoryLimit sets the process's Go memory limit from the
 // configuration and remembers the previous one for Close.
 func (m *Main) applyMemoryLimit() error {
-	n, err := m.Config.MemoryLimit.resolve()
-	if err != nil || n == 0 {
-		return err
+	prev, err := m.Config.MemoryLimit.apply(m.Config.ReadModel, m.Logger)
+	m.prevMemoryLimit = prev
+	return err
+}
+
+// apply sets the Go runtime's limit for a process of budget l, and returns
+// the limit it replaced (0 when it left the runtime alone).
+func (l memoryLimit) apply(readModel bool, log *slog.Logger) (prev int64, err error) {
+	budget, err := l.resolve()
+	if err != nil || budget == 0 {
+		return 0, err
 	}
-	m.prevMemoryLimit = debug.SetMemoryLimit(n)
-	m.Logger.Info("go memory limit", "bytes", n, "limit", humanize.IBytes(uint64(n)))
-	return nil
+	n := goMemoryLimit(budget, readModel)
+	log.Info("memory limit", "process", humanize.IBytes(uint64(budget)), "go", humanize.IBytes(uint64(n)))
+	return debug.SetMemoryLimit(n), nil
 }
 
 // restoreMemoryLimit puts back the limit from before Open (tests run many

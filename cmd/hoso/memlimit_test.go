@@ -80,14 +80,36 @@ func TestMemoryLimitApplied(t *testing.T) {
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := debug.SetMemoryLimit(-1); got != 3<<30 {
-		t.Errorf("memory limit while open: %d, want %d", got, 3<<30)
+	// The process's 3 GiB, less SQLite's caches and a twentieth.
+	if got, want := debug.SetMemoryLimit(-1), int64(3<<30-256<<20-(3<<30)/20); got != want {
+		t.Errorf("Go memory limit while open: %d, want %d", got, want)
 	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if got := debug.SetMemoryLimit(-1); got != before {
 		t.Errorf("memory limit after Close: %d, want %d as before", got, before)
+	}
+}
+
+// The Go runtime gets the process's budget less what SQLite's caches and
+// the rest of the process take outside its heap.
+func TestGoMemoryLimit(t *testing.T) {
+	for _, tc := range []struct {
+		budget    int64
+		readModel bool
+		want      int64
+	}{
+		{2 << 30, true, 2<<30 - 256<<20 - (2<<30)/20},
+		{2 << 30, false, 2<<30 - (2<<30)/20},
+		{24 << 30, true, 24<<30 - 256<<20 - (24<<30)/20},
+		// A budget too small for the reserve leaves the Go heap half.
+		{300 << 20, true, 150 << 20},
+		{64 << 20, false, 64<<20 - (64<<20)/20},
+	} {
+		if got := goMemoryLimit(tc.budget, tc.readModel); got != tc.want {
+			t.Errorf("goMemoryLimit(%d MiB, read model %v) = %d, want %d", tc.budget>>20, tc.readModel, got, tc.want)
+		}
 	}
 }
 

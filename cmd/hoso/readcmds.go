@@ -186,6 +186,8 @@ func runRebuild(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "read the stream from this NATS server or cluster instead of the embedded one")
 	fs.StringVar(&c.NATSCredentials, "nats-creds", c.NATSCredentials, "credentials (.creds or NKey seed file) of the ledger's role on --nats-url")
 	fs.Var((*multiFlag)(&c.UnitFiles), "units", "operator units CSV (repeatable), as given to serve")
+	c.MemoryLimit = memoryLimitOff
+	fs.Var(&c.MemoryLimit, "memory-limit", "the process's memory, as serve's flag (default off: the collector lets the heap grow by up to 1 GiB beyond what is live)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: hoso rebuild [flags]\n\nRebuilds <data>/%s from the stream; stop the server first.\n\nFlags (each also read from HOSO_<NAME>):\n", ReadModelFile)
 		fs.PrintDefaults()
@@ -198,6 +200,9 @@ func runRebuild(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if _, err := c.MemoryLimit.apply(true, log); err != nil {
+		return err
+	}
 	store, err := eventstore.Open(ctx, eventstore.Config{DataDir: c.DataDir, URL: c.NATSURL, Listen: c.NATSListen, Logger: log,
 		Credentials: c.NATSCredentials})
 	if err != nil {

@@ -59,7 +59,7 @@ type Config struct {
 	// Demo preloads a simulated year of Hà Nội once (see demo.go).
 	Demo         bool
 	DemoDossiers int
-	// MemoryLimit bounds the Go heap (memlimit.go).
+	// MemoryLimit bounds the process's memory (memlimit.go).
 	MemoryLimit memoryLimit
 }
 
@@ -159,7 +159,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	m.monitoringFlags(fs)
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "preload a simulated year of Hà Nội once, in the background")
 	fs.IntVar(&c.DemoDossiers, "demo-dossiers", c.DemoDossiers, "dossiers of the demo preload")
-	fs.Var(&c.MemoryLimit, "memory-limit", "Go heap limit: a size (1800MiB), auto (90% of the container's or machine's memory; GOMEMLIMIT wins) or off")
+	fs.Var(&c.MemoryLimit, "memory-limit", "the process's memory: a size (2GiB), auto (90% of the container's or machine's memory; GOMEMLIMIT wins) or off; the Go heap gets what SQLite's caches leave (docs/scaling.md)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: hoso serve [flags]\n\nFlags (each also read from HOSO_<NAME>):\n")
 		fs.PrintDefaults()
