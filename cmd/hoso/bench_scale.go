@@ -12,9 +12,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
@@ -140,6 +142,8 @@ func benchScalePhase(ctx context.Context, c benchConfig, stdout, stderr io.Write
 	// mark every dossier still open as overdue, which is not measured here.
 	m.Config.DeadlineInterval = 0
 	start := time.Now()
+	stopSampling := sampleMemory(stderr, c.ScalePhase, start, 30*time.Second)
+	defer stopSampling()
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
@@ -184,6 +188,31 @@ func benchScalePhase(ctx context.Context, c benchConfig, stdout, stderr io.Write
 		}
 	}
 	return json.NewEncoder(stdout).Encode(p)
+}
+
+// sampleMemory prints the process's resident memory, its peak and the Go
+// heap every interval, until the function it returns is called, so a long
+// phase shows where its memory goes.
+func sampleMemory(w io.Writer, phase string, start time.Time, interval time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/total:bytes"}}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			metrics.Read(live)
+			fmt.Fprintf(w, "bench: %s %4.0f s: resident %d MiB (peak %d MiB), Go heap live %d MiB, Go total %d MiB\n",
+				phase, time.Since(start).Seconds(), residentBytes()>>20, peakResidentBytes()>>20,
+				live[0].Value.Uint64()>>20, live[1].Value.Uint64()>>20)
+		}
+	})
+	return func() { cancel(); wg.Wait() }
 }
 
 // scaleLoad appends the generator's history in bulk batches.
