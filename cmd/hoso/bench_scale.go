@@ -142,7 +142,11 @@ func benchScalePhase(ctx context.Context, c benchConfig, stdout, stderr io.Write
 	// mark every dossier still open as overdue, which is not measured here.
 	m.Config.DeadlineInterval = 0
 	start := time.Now()
-	stopSampling := sampleMemory(stderr, c.ScalePhase, start, 30*time.Second)
+	latest := ""
+	if c.MemProfile != "" {
+		latest = c.MemProfile + "." + c.ScalePhase + ".latest"
+	}
+	stopSampling := sampleMemory(stderr, c.ScalePhase, start, 30*time.Second, latest)
 	defer stopSampling()
 	if err := m.Open(ctx); err != nil {
 		return err
@@ -192,8 +196,9 @@ func benchScalePhase(ctx context.Context, c benchConfig, stdout, stderr io.Write
 
 // sampleMemory prints the process's resident memory, its peak and the Go
 // heap every interval, until the function it returns is called, so a long
-// phase shows where its memory goes.
-func sampleMemory(w io.Writer, phase string, start time.Time, interval time.Duration) (stop func()) {
+// phase shows where its memory goes; with profile, it also writes the Go
+// heap's profile there each time (the last one stays).
+func sampleMemory(w io.Writer, phase string, start time.Time, interval time.Duration, profile string) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -210,6 +215,11 @@ func sampleMemory(w io.Writer, phase string, start time.Time, interval time.Dura
 			fmt.Fprintf(w, "bench: %s %4.0f s: resident %d MiB (peak %d MiB), Go heap live %d MiB, Go total %d MiB\n",
 				phase, time.Since(start).Seconds(), residentBytes()>>20, peakResidentBytes()>>20,
 				live[0].Value.Uint64()>>20, live[1].Value.Uint64()>>20)
+			if profile != "" {
+				if err := writeHeapProfile(profile); err != nil {
+					fmt.Fprintf(w, "bench: %s: heap profile: %v\n", phase, err)
+				}
+			}
 		}
 	})
 	return func() { cancel(); wg.Wait() }
