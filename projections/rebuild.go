@@ -29,6 +29,7 @@ const RebuildSuffix = ".rebuild"
 // done, the stream's last sequence and the rate in events per second.
 func Rebuild(ctx context.Context, store hoso.Ledger, units *hoso.Units, path string, progress func(done, total uint64, rate float64)) error {
 	tmp := path + RebuildSuffix
+	defer releaseFreedCMemory()
 	b, err := build(ctx, store, units, tmp, progress)
 	if err != nil {
 		return err
@@ -49,6 +50,7 @@ func Rebuild(ctx context.Context, store hoso.Ledger, units *hoso.Units, path str
 // progress is as for the package's Rebuild.
 func (db *DB) Rebuild(ctx context.Context, store hoso.Ledger, units *hoso.Units, progress func(done, total uint64, rate float64)) error {
 	tmp := db.path + RebuildSuffix
+	defer releaseFreedCMemory()
 	b, err := build(ctx, store, units, tmp, progress)
 	if err != nil {
 		return err

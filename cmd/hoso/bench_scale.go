@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hoso-ledger/hoso"
+	"github.com/hoso-ledger/hoso/projections"
 	"github.com/hoso-ledger/hoso/simulate"
 )
 
@@ -212,9 +213,10 @@ func sampleMemory(w io.Writer, phase string, start time.Time, interval time.Dura
 			case <-t.C:
 			}
 			metrics.Read(live)
-			fmt.Fprintf(w, "bench: %s %4.0f s: resident %d MiB (peak %d MiB), Go heap live %d MiB, Go total %d MiB\n",
+			sqlUsed, sqlPeak := projections.SQLiteMemory(true)
+			fmt.Fprintf(w, "bench: %s %4.0f s: resident %d MiB (peak %d MiB), Go heap live %d MiB, Go total %d MiB, SQLite %d MiB (peak %d MiB)\n",
 				phase, time.Since(start).Seconds(), residentBytes()>>20, peakResidentBytes()>>20,
-				live[0].Value.Uint64()>>20, live[1].Value.Uint64()>>20)
+				live[0].Value.Uint64()>>20, live[1].Value.Uint64()>>20, sqlUsed>>20, sqlPeak>>20)
 			if profile != "" {
 				if err := writeHeapProfile(profile); err != nil {
 					fmt.Fprintf(w, "bench: %s: heap profile: %v\n", phase, err)

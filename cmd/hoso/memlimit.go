@@ -11,6 +11,7 @@ import (
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/dustin/go-humanize"
+	"github.com/hoso-ledger/hoso/projections"
 )
 
 // memoryLimit is --memory-limit: the memory of the whole process, as a
@@ -121,6 +122,11 @@ func (l memoryLimit) apply(readModel bool, log *slog.Logger) (prev int64, err er
 	}
 	n := goMemoryLimit(budget, readModel)
 	log.Info("memory limit", "process", humanize.IBytes(uint64(budget)), "go", humanize.IBytes(uint64(n)))
+	if readModel {
+		// SQLite's share is its reserve: held to it, SQLite shrinks its
+		// caches and sorts through temporary files sooner.
+		projections.LimitSQLiteMemory(min(sqliteCacheReserve, budget-n))
+	}
 	return debug.SetMemoryLimit(n), nil
 }
 
@@ -129,6 +135,7 @@ func (l memoryLimit) apply(readModel bool, log *slog.Logger) (prev int64, err er
 func (m *Main) restoreMemoryLimit() {
 	if m.prevMemoryLimit != 0 {
 		debug.SetMemoryLimit(m.prevMemoryLimit)
+		projections.LimitSQLiteMemory(0)
 		m.prevMemoryLimit = 0
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"runtime/debug"
 	"testing"
+
+	"github.com/hoso-ledger/hoso/projections"
 )
 
 func TestMemoryLimitFlag(t *testing.T) {
@@ -84,11 +86,17 @@ func TestMemoryLimitApplied(t *testing.T) {
 	if got, want := debug.SetMemoryLimit(-1), int64(3<<30-256<<20-(3<<30)/20); got != want {
 		t.Errorf("Go memory limit while open: %d, want %d", got, want)
 	}
+	if got := projections.LimitSQLiteMemory(-1); got != 256<<20 {
+		t.Errorf("SQLite soft heap limit while open: %d, want %d", got, 256<<20)
+	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if got := debug.SetMemoryLimit(-1); got != before {
 		t.Errorf("memory limit after Close: %d, want %d as before", got, before)
+	}
+	if got := projections.LimitSQLiteMemory(-1); got != 0 {
+		t.Errorf("SQLite soft heap limit after Close: %d, want none", got)
 	}
 }
 
