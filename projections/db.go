@@ -77,7 +77,7 @@ func (db *DB) open() error {
 	// readers; a process's memory budget sets them aside (cmd/hoso).
 	dsn := db.path + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_cache_size=-65536&_stmt_cache_size=64"
 	if db.bulk {
-		dsn = db.path + "?_busy_timeout=10000&_journal_mode=MEMORY&_synchronous=OFF&_txlock=immediate&_cache_size=-65536&_stmt_cache_size=64"
+		dsn = db.path + "?_busy_timeout=10000&_journal_mode=OFF&_synchronous=OFF&_txlock=immediate&_cache_size=-65536&_stmt_cache_size=64"
 	}
 	w, err := sql.Open("sqlite3", dsn)
 	if err != nil {
