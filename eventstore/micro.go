@@ -3,10 +3,12 @@ package eventstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hoso-ledger/hoso"
 	"github.com/nats-io/nats.go"
@@ -30,6 +32,7 @@ type IngestService struct {
 	MaxConcurrency int
 
 	svc    micro.Service
+	nc     *nats.Conn
 	ctx    context.Context
 	cancel context.CancelFunc
 	// workers counts the goroutines that serve requests, started as
@@ -54,6 +57,7 @@ func (s *IngestService) Open(nc *nats.Conn) error {
 	if s.Version == "" {
 		s.Version = "0.1.0"
 	}
+	s.nc = nc
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.workers = make(chan struct{}, s.MaxConcurrency)
 	s.requests = make(chan micro.Request)
@@ -161,6 +165,12 @@ func (s *IngestService) Close() error {
 	var err error
 	if s.svc != nil {
 		err = s.svc.Stop()
+		// Stop sends the unsubscriptions without waiting for the server:
+		// a round trip makes sure no request reaches the service after
+		// Close returns.
+		if ferr := s.nc.FlushTimeout(5 * time.Second); ferr != nil && !errors.Is(ferr, nats.ErrConnectionClosed) {
+			err = errors.Join(err, ferr)
+		}
 	}
 	s.mu.Lock()
 	if s.quit != nil && !s.closing {
