@@ -422,17 +422,9 @@ func rawInsert(ctx context.Context, st driver.Stmt, args []driver.NamedValue) er
 	return cmp.Or(err, rows.Close())
 }
 
-// rawExec runs query, which takes no argument.
 // updateReturned writes the returns of dossiers written while resolved:
 // each updates exactly its row as it was written, or the load fails.
 func updateReturned(ctx context.Context, conn driver.Conn, list []*hoso.Dossier) error {
-	if len(list) == 0 {
-		return nil
-	}
-	e, ok := conn.(driver.ExecerContext)
-	if !ok {
-		return fmt.Errorf("driver connection %T cannot execute with a context", conn)
-	}
 	const update = `UPDATE dossiers SET state = ?, closed_at = ?, version = ?, last_at = ?, last_seq = ?
 		WHERE code = ? AND state = 'resolved' AND version = ?`
 	for _, d := range list {
@@ -443,7 +435,7 @@ func updateReturned(ctx context.Context, conn driver.Conn, list []*hoso.Dossier)
 		args := []driver.NamedValue{{Ordinal: 1, Value: string(d.State)}, {Ordinal: 2, Value: closed},
 			{Ordinal: 3, Value: int64(d.Version)}, {Ordinal: 4, Value: d.LastAt.UnixNano()},
 			{Ordinal: 5, Value: int64(d.LastSeq)}, {Ordinal: 6, Value: d.Code}, {Ordinal: 7, Value: int64(d.Version - 1)}}
-		res, err := e.ExecContext(ctx, update, args)
+		res, err := rawExecArgs(ctx, conn, update, args)
 		if err != nil {
 			return fmt.Errorf("write the return of dossier %q: %w", d.Code, err)
 		}
@@ -454,11 +446,17 @@ func updateReturned(ctx context.Context, conn driver.Conn, list []*hoso.Dossier)
 	return nil
 }
 
+// rawExec runs query, which takes no argument.
 func rawExec(ctx context.Context, conn driver.Conn, query string) error {
+	_, err := rawExecArgs(ctx, conn, query, nil)
+	return err
+}
+
+// rawExecArgs runs query with args on the driver's connection.
+func rawExecArgs(ctx context.Context, conn driver.Conn, query string, args []driver.NamedValue) (driver.Result, error) {
 	e, ok := conn.(driver.ExecerContext)
 	if !ok {
-		return fmt.Errorf("driver connection %T cannot execute with a context", conn)
+		return nil, fmt.Errorf("driver connection %T cannot execute with a context", conn)
 	}
-	_, err := e.ExecContext(ctx, query, nil)
-	return err
+	return e.ExecContext(ctx, query, args)
 }
