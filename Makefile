@@ -7,19 +7,25 @@ FUZZTIME ?= 30000x
 # DEMO: preload a simulated year of Hà Nội on the first `make run` (DEMO=false skips it).
 DEMO     ?= true
 
-.PHONY: run test build lint vet fuzz bench clean rules bench-smoke
+.PHONY: run test build lint vet fuzz fuzz-corpus bench clean rules bench-smoke
 
 ## run: serve the ledger on the embedded default (NATS + SQLite under ./hoso-data)
 run:
 	$(GO) run ./cmd/hoso serve --data $(DATA) --demo=$(DEMO)
 
 ## test: formatting, vet, staticcheck, the whole suite with -race (the event store's tests
-## again on a stream laid out in 4 subject buckets), then brief fuzzing
+## again on a stream laid out in 4 subject buckets), every fuzz target over its committed
+## corpus and seeds (reproducible: no random mutation), then hoso bench --quick.
+## Mutation fuzzing, which finds new inputs and so can fail on any run, is `make fuzz`.
 test: lint rules
 	$(GO) test -race -count=1 -timeout 30m ./...
 	HOSO_TEST_SUBJECT_BUCKETS=4 $(GO) test -race -count=1 ./eventstore
-	$(MAKE) fuzz
+	$(MAKE) fuzz-corpus
 	$(MAKE) bench-smoke
+
+## fuzz-corpus: every fuzz target over testdata/fuzz and its f.Add seeds, nothing else
+fuzz-corpus:
+	$(GO) test -count=1 -run '^Fuzz' ./...
 
 ## rules: check the Prometheus alert rules and run their unit tests with promtool
 rules:
@@ -43,7 +49,8 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-## fuzz: run every decoder's fuzz target briefly
+## fuzz: mutation-fuzz every decoder's target for FUZZTIME inputs each; a failure writes
+## the input under testdata/fuzz, to be fixed and committed with the fix
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePlain$$' -fuzztime $(FUZZTIME) .

@@ -80,7 +80,10 @@ func (m LedgerEntry) Dossier() (string, error) {
 	if i := bytes.Index(m.Data, []byte(key)); i >= 0 {
 		rest := m.Data[i+len(key):]
 		// A second "dossier" key would be the one a decoder keeps.
-		if j := bytes.IndexByte(rest, '"'); j > 0 && bytes.IndexByte(rest[:j], '\\') < 0 &&
+		// Only a code of the dossier alphabet is taken as it stands: any
+		// other byte (an escape, invalid UTF-8, a control character) is
+		// what the decoder may rewrite, so the decoder answers instead.
+		if j := bytes.IndexByte(rest, '"'); j > 0 && isDossierCodeBytes(rest[:j]) &&
 			!bytes.Contains(rest[j:], []byte(`"dossier"`)) {
 			return string(rest[:j]), nil
 		}
@@ -90,6 +93,19 @@ func (m LedgerEntry) Dossier() (string, error) {
 		return "", err
 	}
 	return e.Dossier, nil
+}
+
+// isDossierCodeBytes reports whether b holds only bytes a dossier code may
+// have (DESIGN §2: letters, digits, '.', '_', '-').
+func isDossierCodeBytes(b []byte) bool {
+	for _, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Event decodes the stored event and sets its Seq.
