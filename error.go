@@ -12,6 +12,7 @@ const (
 	ECONFLICT     = "conflict"
 	ENOTFOUND     = "not_found"
 	EUNAUTHORIZED = "unauthorized"
+	EFORBIDDEN    = "forbidden"
 	ETOOLARGE     = "too_large"
 	EUNSUPPORTED  = "unsupported_media_type"
 	EINTERNAL     = "internal"
@@ -32,6 +33,12 @@ func (e *Error) Error() string {
 // Errorf returns an *Error with the given code and formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ForbiddenErrorf returns an EFORBIDDEN *Error naming the parameter or field
+// whose value lies outside the principal's scope.
+func ForbiddenErrorf(field, format string, args ...any) *Error {
+	return &Error{Code: EFORBIDDEN, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
 }
 
 // FieldErrorf returns an EINVALID *Error naming the offending field.
@@ -75,6 +82,8 @@ func HTTPStatus(code string) int {
 		return 400
 	case EUNAUTHORIZED:
 		return 401
+	case EFORBIDDEN:
+		return 403
 	case ENOTFOUND:
 		return 404
 	case ECONFLICT:
