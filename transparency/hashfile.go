@@ -161,3 +161,13 @@ func (m *memTree) appendLeaf(leaf tlog.Hash) error {
 	m.size++
 	return nil
 }
+
+// leafHash is the recorded hash of leaf n (from 0), as hashed when its
+// event was appended.
+func (h *hashFile) leafHash(n int64) (tlog.Hash, error) {
+	var out tlog.Hash
+	if _, err := h.f.ReadAt(out[:], tlog.StoredHashIndex(0, n)*tlog.HashSize); err != nil {
+		return out, fmt.Errorf("tree file: read the hash of leaf %d: %w", n, err)
+	}
+	return out, nil
+}

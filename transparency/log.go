@@ -53,8 +53,16 @@ type Log struct {
 	// file a few dozen at a time instead of one each.
 	Linger time.Duration
 	Logger *slog.Logger
+	// VerifyRate, when positive, starts continuous verification
+	// (reverify.go): events a second re-read from the stream and checked
+	// against the leaf hashes recorded when they were appended.
+	VerifyRate float64
+	// VerifyStateFile keeps continuous verification's position and any
+	// fault it found across restarts; empty keeps nothing.
+	VerifyStateFile string
 
-	tree *hashFile
+	tree     *hashFile
+	reverify *reverifier
 
 	mu          sync.RWMutex
 	checkpoints []hoso.Checkpoint // signed by Key, ascending size
@@ -126,8 +134,17 @@ func (l *Log) Open(ctx context.Context) error {
 			}
 		}
 	}
+	if l.VerifyRate > 0 {
+		if err := l.openReverifier(ctx); err != nil {
+			tree.Close()
+			return err
+		}
+	}
 	ctx, l.cancel = context.WithCancel(context.Background())
 	l.wg.Go(func() { l.run(ctx) })
+	if l.reverify != nil {
+		l.wg.Go(func() { l.reverify.run(ctx) })
+	}
 	return nil
 }
 
@@ -148,6 +165,9 @@ func (l *Log) Close() error {
 		err = l.catchUp(ctx)
 	}
 	err = errors.Join(err, l.checkpoint(ctx, true))
+	if l.reverify != nil {
+		err = errors.Join(err, l.reverify.save())
+	}
 	return errors.Join(err, l.tree.Close())
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hoso-ledger/hoso/metrics"
 	"github.com/hoso-ledger/hoso/projections"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // monitoringFlags adds the flags of the deadline watcher and the metrics
@@ -32,6 +33,9 @@ func (m *Main) mountMetrics() {
 			DB: m.DB, Projector: m.Projector, Ledger: m.Store, Units: m.Units, Calendar: m.Calendar,
 			Now: m.Now, Logger: m.Logger, DueSoon: m.Config.DueSoon, Timeout: m.Config.MetricsTimeout,
 		})
+	}
+	if m.Transparency != nil && m.Config.VerifyRate > 0 {
+		m.registerVerification()
 	}
 	m.HTTP.Observe = metrics.NewHTTP(m.Metrics).Observe
 	m.HTTP.Handle("GET /metrics", metrics.Handler(m.Metrics, m.Logger))
@@ -63,3 +67,28 @@ func (m *Main) closeWatcher() error {
 const (
 	defaultDeadlineInterval = time.Minute
 )
+
+// registerVerification exports continuous verification's position and
+// verdict (HosoLedgerTampered in deploy/prometheus/hoso-alerts.yml).
+func (m *Main) registerVerification() {
+	log := m.Transparency
+	m.Metrics.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hoso_ledger_verified_seq",
+			Help: "Every event up to this stream sequence was re-read and matched the leaf hash recorded when it was appended.",
+		}, func() float64 { return float64(log.VerifiedSeq()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hoso_ledger_tampered",
+			Help: "1 once continuous verification found an event changed or missing under the running ledger (the first bad seq is in the log), else 0.",
+		}, func() float64 {
+			if log.Tampered() != nil {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "hoso_ledger_verified_events_total",
+			Help: "Events continuous verification re-read and checked since the process started.",
+		}, func() float64 { return float64(log.VerifiedEvents()) }),
+	)
+}

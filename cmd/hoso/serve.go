@@ -49,7 +49,9 @@ type Config struct {
 	Origin             string
 	CheckpointEvery    uint64
 	CheckpointInterval time.Duration
-	NATSCredentials    string
+	// VerifyRate is continuous verification's events a second (0: off).
+	VerifyRate      float64
+	NATSCredentials string
 	// DueSoon is the working time before its due from which an open
 	// dossier counts as due soon (listings, backlogs, metrics, alerts).
 	DueSoon time.Duration
@@ -79,6 +81,7 @@ func DefaultConfig() Config {
 		TamperEvidence:     true,
 		CheckpointEvery:    transparency.DefaultCheckpointEvery,
 		CheckpointInterval: transparency.DefaultCheckpointInterval,
+		VerifyRate:         transparency.DefaultVerifyRate,
 		DueSoon:            projections.DefaultDueSoon,
 
 		DeadlineInterval: defaultDeadlineInterval,
@@ -154,6 +157,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.StringVar(&c.Origin, "origin", c.Origin, "name of this ledger in its checkpoints, used when the key is created (default hoso-<random>)")
 	fs.Uint64Var(&c.CheckpointEvery, "checkpoint-every", c.CheckpointEvery, "sign a checkpoint after this many new events")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", c.CheckpointInterval, "sign a checkpoint at least this often while events arrive")
+	fs.Float64Var(&c.VerifyRate, "verify-rate", c.VerifyRate, "continuous verification: events a second re-read from the stream and checked against the Merkle tree's recorded leaf hashes (0 turns it off)")
 	fs.StringVar(&c.NATSCredentials, "nats-creds", c.NATSCredentials, "credentials (.creds or NKey seed file) of the ledger's role on --nats-url")
 	fs.DurationVar(&c.DueSoon, "due-soon", c.DueSoon, "working time before its due from which a dossier is due soon")
 	m.monitoringFlags(fs)
@@ -333,6 +337,8 @@ func (m *Main) openTransparency(ctx context.Context) error {
 		TreeFile:           filepath.Join(m.Config.DataDir, "tree.hashes"),
 		CheckpointEvery:    m.Config.CheckpointEvery,
 		CheckpointInterval: m.Config.CheckpointInterval,
+		VerifyRate:         m.Config.VerifyRate,
+		VerifyStateFile:    filepath.Join(m.Config.DataDir, "verified.json"),
 		Logger:             m.Logger,
 	}
 	if err := m.Transparency.Open(ctx); err != nil {
