@@ -77,6 +77,7 @@ hoso_events_appended_total{type="withdrawn"} 0
 # HELP hoso_events_rejected_total Events refused by the ingest service, by error code.
 # TYPE hoso_events_rejected_total counter
 hoso_events_rejected_total{reason="conflict"} 0
+hoso_events_rejected_total{reason="forbidden"} 0
 hoso_events_rejected_total{reason="internal"} 0
 hoso_events_rejected_total{reason="invalid"} 1
 hoso_events_rejected_total{reason="not_found"} 1
