@@ -114,6 +114,11 @@ type Event struct {
 	Reason     string
 	Version    int
 	RecordedAt time.Time
+	// By is the principal that submitted the event, set by the ledger
+	// from the sender's credentials, never by the sender; SystemPrincipal
+	// for the ledger's own events. Empty in events stored before the
+	// ledger recorded submitters.
+	By string
 
 	// ExpectedVersion is the sender's optimistic-concurrency precondition;
 	// nil when not given. It is not stored.
@@ -162,6 +167,7 @@ type storedEvent struct {
 	Reason     string    `json:"reason,omitempty"`
 	Version    int       `json:"version"`
 	RecordedAt time.Time `json:"recorded_at"`
+	By         string    `json:"by,omitempty"`
 }
 
 // DecodeEvent parses one event as sent by a desk system. Unknown fields,
@@ -210,6 +216,9 @@ func jsonError(err error) error {
 	msg := strings.TrimPrefix(err.Error(), "json: ")
 	if name, ok := strings.CutPrefix(msg, "unknown field "); ok {
 		name = strings.Trim(name, `"`)
+		if name == "by" {
+			return FieldErrorf(name, "is set by the ledger from the sender's credentials and may not be sent")
+		}
 		return FieldErrorf(name, "unknown field")
 	}
 	return Errorf(EINVALID, "malformed JSON: %s", msg)
@@ -422,7 +431,7 @@ func (e *Event) marshalStoredJSON() ([]byte, error) {
 	s := storedEvent{
 		ID: e.ID, Type: e.Type, Dossier: e.Dossier, Unit: e.Unit, At: e.At.UTC(),
 		Procedure: e.Procedure, Channel: e.Channel, Days: e.Days, ToUnit: e.ToUnit,
-		Outcome: e.Outcome, Reason: e.Reason, Version: e.Version, RecordedAt: e.RecordedAt.UTC(),
+		Outcome: e.Outcome, Reason: e.Reason, Version: e.Version, RecordedAt: e.RecordedAt.UTC(), By: e.By,
 	}
 	if !e.Due.IsZero() {
 		s.Due = e.Due.UTC().Format(time.RFC3339Nano)
@@ -447,7 +456,7 @@ func unmarshalStoredJSON(data []byte) (*Event, error) {
 	e := &Event{
 		ID: s.ID, Type: s.Type, Dossier: s.Dossier, Unit: s.Unit, At: s.At,
 		Procedure: s.Procedure, Channel: s.Channel, Days: s.Days, ToUnit: s.ToUnit,
-		Outcome: s.Outcome, Reason: s.Reason, Version: s.Version, RecordedAt: s.RecordedAt,
+		Outcome: s.Outcome, Reason: s.Reason, Version: s.Version, RecordedAt: s.RecordedAt, By: s.By,
 	}
 	if s.Due != "" {
 		due, err := time.Parse(time.RFC3339Nano, s.Due)
@@ -472,7 +481,7 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 // of its content, so that an identical re-send is recognised as such.
 func (e *Event) DeriveID() string {
 	c := *e
-	c.ID, c.Version, c.RecordedAt, c.Seq, c.ExpectedVersion = "", 0, time.Time{}, 0, nil
+	c.ID, c.Version, c.RecordedAt, c.Seq, c.ExpectedVersion, c.By = "", 0, time.Time{}, 0, nil, ""
 	var buf [320]byte // the usual event fits: no allocation for bytes only hashed
 	b, ok := appendStoredCanonical(buf[:0], &c)
 	if !ok {
@@ -484,12 +493,13 @@ func (e *Event) DeriveID() string {
 
 // SameRequest reports whether stored and incoming say the same thing, so that
 // a re-send under the same id is a duplicate rather than a reuse of the id
-// for different content. A due computed from days is compared through days,
+// for different content. Who sent it is not compared: the ledger keeps the
+// first submitter. A due computed from days is compared through days,
 // since a later calendar change may compute it differently.
 func SameRequest(stored, incoming *Event) bool {
 	a, b := *stored, *incoming
 	for _, x := range []*Event{&a, &b} {
-		x.Version, x.RecordedAt, x.Seq, x.ExpectedVersion = 0, time.Time{}, 0, nil
+		x.Version, x.RecordedAt, x.Seq, x.ExpectedVersion, x.By = 0, time.Time{}, 0, nil, ""
 		x.At = x.At.UTC()
 		if x.Days != 0 {
 			x.Due = time.Time{}

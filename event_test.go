@@ -43,6 +43,7 @@ func TestDecodeEventErrors(t *testing.T) {
 		{"empty id", `{"id":"","type":"returned","dossier":"A1","unit":"00127","at":"2024-03-01T09:00:00+07:00"}`, "id", "1 to 128"},
 		{"bad expected_version", `{"type":"returned","dossier":"A1","unit":"00127","at":"2024-03-01T09:00:00+07:00","expected_version":-2}`, "expected_version", "-2"},
 		{"server field version", `{"type":"returned","dossier":"A1","unit":"00127","at":"2024-03-01T09:00:00+07:00","version":3}`, "version", "unknown field"},
+		{"server field by", `{"type":"returned","dossier":"A1","unit":"00127","at":"2024-03-01T09:00:00+07:00","by":"desk-00115"}`, "by", "set by the ledger from the sender's credentials"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -67,9 +67,14 @@ func decodeStoredCanonical(data []byte) (e *Event, ok bool) {
 		return nil, false
 	}
 	ok = p.lit(`,"version":`) && p.int(&e.Version) &&
-		p.lit(`,"recorded_at":`) && p.time(&e.RecordedAt) &&
-		p.lit(`}`) && p.i == len(p.b)
+		p.lit(`,"recorded_at":`) && p.time(&e.RecordedAt)
 	if !ok {
+		return nil, false
+	}
+	if p.lit(`,"by":`) && !p.str(&e.By) {
+		return nil, false
+	}
+	if !p.lit(`}`) || p.i != len(p.b) {
 		return nil, false
 	}
 	return e, true
@@ -319,6 +324,9 @@ func appendStoredCanonical(b []byte, e *Event) ([]byte, bool) {
 	}
 	b = strconv.AppendInt(append(b, `,"version":`...), int64(e.Version), 10)
 	tm(`,"recorded_at":`, e.RecordedAt)
+	if e.By != "" {
+		str(`,"by":`, e.By)
+	}
 	return append(b, '}'), ok
 }
 

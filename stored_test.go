@@ -18,7 +18,7 @@ func FuzzUnmarshalStored(f *testing.F) {
 		{ID: "a-1", Type: EventReceived, Dossier: "D-1", Unit: "00127", At: at, Procedure: "1.001776",
 			Channel: ChannelOnline, Due: at.Add(72 * time.Hour), Version: 1, RecordedAt: at.Add(time.Second)},
 		{ID: "h-x", Type: EventTransferred, Dossier: "D.2", Unit: "004", At: at, ToUnit: "00118", Version: 3, RecordedAt: at},
-		{ID: "r", Type: EventResolved, Dossier: "x", Unit: "01", At: at, Outcome: OutcomeRejected, Version: 12, RecordedAt: at},
+		{ID: "r", Type: EventResolved, Dossier: "x", Unit: "01", At: at, Outcome: OutcomeRejected, Version: 12, RecordedAt: at, By: "desk-01"},
 		{ID: "w", Type: EventWithdrawn, Dossier: "x", Unit: "01", At: at, Reason: "thiếu giấy tờ <&> \"q\"", Version: 2, RecordedAt: at},
 		{ID: "d", Type: EventReceived, Dossier: "x", Unit: "01", At: at, Procedure: "p", Channel: ChannelDirect, Days: 2.5,
 			Due: at, Version: 1, RecordedAt: at},
@@ -75,15 +75,15 @@ func FuzzUnmarshalStored(f *testing.F) {
 // usual events.
 func FuzzMarshalStored(f *testing.F) {
 	at := time.Date(2024, 3, 5, 1, 2, 3, 450_000_000, time.UTC).UnixNano()
-	f.Add("a-1", "received", "D-1", "00127", at, "1.001776", "online", at+1e12, 2.5, "", "", "", 1, at+1e9)
-	f.Add("h-x", "transferred", "D.2", "004", at, "", "", int64(0), 0.0, "00118", "", "", 3, at)
-	f.Add("w", "withdrawn", "x", "01", at, "", "", int64(0), 0.0, "", "", "thiếu giấy tờ <&> \"q\" \u2028 \xff", 2, at)
-	f.Add("r", "resolved", "x", "01", int64(-1e18), "", "", int64(0), 1e-7, "", "rejected", "\t", -5, int64(7e18))
+	f.Add("a-1", "received", "D-1", "00127", at, "1.001776", "online", at+1e12, 2.5, "", "", "", 1, at+1e9, "desk-00127")
+	f.Add("h-x", "transferred", "D.2", "004", at, "", "", int64(0), 0.0, "00118", "", "", 3, at, "")
+	f.Add("w", "withdrawn", "x", "01", at, "", "", int64(0), 0.0, "", "", "thiếu giấy tờ <&> \"q\" \u2028 \xff", 2, at, "bộ phận <1>")
+	f.Add("r", "resolved", "x", "01", int64(-1e18), "", "", int64(0), 1e-7, "", "rejected", "\t", -5, int64(7e18), "hoso")
 	f.Fuzz(func(t *testing.T, id, typ, dossier, unit string, atNs int64, procedure, channel string, dueNs int64,
-		days float64, toUnit, outcome, reason string, version int, recordedNs int64) {
+		days float64, toUnit, outcome, reason string, version int, recordedNs int64, by string) {
 		e := &Event{ID: id, Type: EventType(typ), Dossier: dossier, Unit: unit, At: time.Unix(0, atNs),
 			Procedure: procedure, Channel: Channel(channel), Days: days, ToUnit: toUnit, Outcome: Outcome(outcome),
-			Reason: reason, Version: version, RecordedAt: time.Unix(0, recordedNs)}
+			Reason: reason, Version: version, RecordedAt: time.Unix(0, recordedNs), By: by}
 		if dueNs != 0 {
 			e.Due = time.Unix(0, dueNs)
 		}
@@ -93,7 +93,7 @@ func FuzzMarshalStored(f *testing.F) {
 			t.Fatalf("MarshalStored %s (%v), encoding/json %s (%v)", got, gotErr, want, wantErr)
 		}
 		plain := true
-		for _, v := range []string{id, typ, dossier, unit, procedure, channel, toUnit, outcome, reason} {
+		for _, v := range []string{id, typ, dossier, unit, procedure, channel, toUnit, outcome, reason, by} {
 			_, ok := appendPlainString(nil, v, true)
 			plain = plain && ok
 		}

@@ -124,13 +124,29 @@ func (in *Ingester) appendRetrying(ctx context.Context, e *hoso.Event, msgID boo
 }
 
 // prepare checks what does not depend on the dossier's state and fills in
-// the derived fields: the id and the due computed from days.
-func (in *Ingester) prepare(e *hoso.Event) error {
+// the derived fields: the submitter, the id and the due computed from days.
+//
+// The submitter is the principal the door authenticated and put in ctx,
+// which must have the unit in its scope on the event's date. Without one
+// the caller is the ledger's own process (the deadline watcher, an import
+// or a benchmark run by whoever holds the data directory), and the event
+// is the ledger's: SystemPrincipal.
+func (in *Ingester) prepare(ctx context.Context, e *hoso.Event) error {
 	if err := e.CheckClock(in.now()); err != nil {
 		return err
 	}
 	if _, ok := in.units.At(e.Unit, e.At); !ok {
 		return hoso.FieldErrorf("unit", "unknown unit %q on %s", e.Unit, e.At.In(hoso.VietnamZone).Format(time.DateOnly))
+	}
+	e.By = hoso.SystemPrincipal
+	if p := hoso.PrincipalFromContext(ctx); p != nil {
+		if p.Role != hoso.RoleDesk {
+			return hoso.Errorf(hoso.EFORBIDDEN, "%s may not submit events: only a desk may", p)
+		}
+		if err := p.CheckScope(in.units, "unit", e.Unit, e.At); err != nil {
+			return err
+		}
+		e.By = p.Name
 	}
 	if e.ToUnit != "" {
 		if _, ok := in.units.At(e.ToUnit, e.At); !ok {
@@ -385,7 +401,7 @@ func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx [
 	flights := make([]inFlight, 0, len(idx))
 	for _, i := range idx {
 		e := events[i]
-		if results[i].Err = in.prepare(e); results[i].Err != nil {
+		if results[i].Err = in.prepare(ctx, e); results[i].Err != nil {
 			continue
 		}
 		p, res, err := in.stage(ctx, e, true)
