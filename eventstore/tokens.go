@@ -1,0 +1,247 @@
+package eventstore
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hoso-ledger/hoso"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TokenBucket is the JetStream key-value bucket of the deployment's
+// principals and the hashes of their bearer tokens. Every hoso process of a
+// deployment reads it, so a token made or revoked by one holds at once in
+// all; desk systems, whose NATS permissions give no JetStream API, cannot
+// read it.
+const TokenBucket = "HOSO_TOKENS"
+
+// TokenPrefix starts every bearer token, so that a leaked one is easy to
+// recognise (and to search for in logs and repositories).
+const TokenPrefix = "hoso_"
+
+// tokenBytes is a token's randomness: 256 bits.
+const tokenBytes = 32
+
+// tokenLen is the length of a token: the prefix and its randomness in
+// unpadded base64url.
+var tokenLen = len(TokenPrefix) + base64.RawURLEncoding.EncodedLen(tokenBytes)
+
+// Tokens keeps principals in TokenBucket: under "p.<name>" and under
+// "t.<sha256 of the token>" the same record, with the token's hash but
+// never the token. Authenticate reads the bucket every time, so that a
+// revocation holds for the very next request, in every process.
+type Tokens struct {
+	kv    jetstream.KeyValue
+	units *hoso.Units
+	now   hoso.Clock
+}
+
+var _ hoso.TokenService = (*Tokens)(nil)
+
+// tokenRecord is a principal as stored.
+type tokenRecord struct {
+	hoso.Principal
+	TokenSHA256 string    `json:"token_sha256"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// OpenTokens opens (creating it if need be) the store's token bucket.
+// units checks the scope of new principals.
+func (s *Store) OpenTokens(ctx context.Context, units *hoso.Units, now hoso.Clock) (*Tokens, error) {
+	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      TokenBucket,
+		Description: "hoso: principals and the SHA-256 of their bearer tokens",
+		History:     1,
+		Replicas:    s.cfg.Replicas,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("token bucket %s: %w", TokenBucket, err)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Tokens{kv: kv, units: units, now: now}, nil
+}
+
+// CheckPrincipalName returns an EINVALID error naming "name" unless name
+// is 1 to 64 letters, digits, '-' or '_': a name that is a key of the
+// bucket and a token of a NATS subject (a desk's ingest subject).
+func CheckPrincipalName(name string) error {
+	if name == "" || len(name) > 64 {
+		return hoso.FieldErrorf("name", "must be 1 to 64 characters, got %d", len(name))
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return hoso.FieldErrorf("name", "may hold only letters, digits, '-' and '_', got %q", name)
+		}
+	}
+	if name == hoso.SystemPrincipal {
+		return hoso.FieldErrorf("name", "%q is the ledger's own name", name)
+	}
+	return nil
+}
+
+// CreateToken adds p with a new token and returns the token, which is
+// shown this once: only its hash is kept.
+func (t *Tokens) CreateToken(ctx context.Context, p hoso.Principal) (string, error) {
+	if err := CheckPrincipalName(p.Name); err != nil {
+		return "", err
+	}
+	if _, err := hoso.ParseRole(string(p.Role)); err != nil {
+		return "", err
+	}
+	if p.Unit != "" {
+		if _, ok := t.units.At(p.Unit, t.now()); !ok {
+			return "", hoso.FieldErrorf("unit", "unknown unit %q today (empty for a national scope)", p.Unit)
+		}
+	}
+	if p.Role == hoso.RoleAdmin && p.Unit != "" {
+		return "", hoso.FieldErrorf("unit", "an admin is national: it manages every principal, got unit %q", p.Unit)
+	}
+	secret := make([]byte, tokenBytes)
+	if _, err := rand.Read(secret); err != nil {
+		return "", err
+	}
+	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(secret)
+	hash := tokenHash(token)
+	rec, err := json.Marshal(tokenRecord{Principal: p, TokenSHA256: hash, CreatedAt: t.now().UTC()})
+	if err != nil {
+		return "", err
+	}
+	// The name first: two processes creating one name cannot both win.
+	if _, err := t.kv.Create(ctx, "p."+p.Name, rec); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return "", hoso.Errorf(hoso.ECONFLICT, "name: a principal named %q already exists", p.Name)
+		}
+		return "", fmt.Errorf("store principal %s: %w", p.Name, err)
+	}
+	if _, err := t.kv.Put(ctx, "t."+hash, rec); err != nil {
+		_ = t.kv.Delete(ctx, "p."+p.Name) // a name without a token would block its re-creation
+		return "", fmt.Errorf("store token of %s: %w", p.Name, err)
+	}
+	return token, nil
+}
+
+// tokenHash is the hex SHA-256 of a token: a token has 256 bits of
+// randomness, so a plain hash keeps it as safe as a slow one would.
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// errBadToken is the one answer to every token that does not authenticate,
+// whatever the reason, so that the answer tells an attacker nothing.
+var errBadToken = hoso.Errorf(hoso.EUNAUTHORIZED, "the bearer token is unknown, malformed or revoked")
+
+// Authenticate returns the principal of token.
+func (t *Tokens) Authenticate(ctx context.Context, token string) (*hoso.Principal, error) {
+	if len(token) != tokenLen || !strings.HasPrefix(token, TokenPrefix) {
+		return nil, errBadToken
+	}
+	hash := tokenHash(token)
+	entry, err := t.kv.Get(ctx, "t."+hash)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read token bucket: %w", err)
+	}
+	var rec tokenRecord
+	if err := json.Unmarshal(entry.Value(), &rec); err != nil {
+		return nil, fmt.Errorf("token record: %w", err)
+	}
+	// The key is the hash already; comparing it again in constant time
+	// keeps a damaged or planted record from matching another token.
+	if subtle.ConstantTimeCompare([]byte(rec.TokenSHA256), []byte(hash)) != 1 {
+		return nil, errBadToken
+	}
+	p := rec.Principal
+	return &p, nil
+}
+
+// Principals lists every principal by name, without secrets.
+func (t *Tokens) Principals(ctx context.Context) ([]hoso.Principal, error) {
+	records, err := t.records(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ps := make([]hoso.Principal, len(records))
+	for i, r := range records {
+		ps[i] = r.Principal
+	}
+	return ps, nil
+}
+
+// records returns every principal's record, by name.
+func (t *Tokens) records(ctx context.Context) ([]tokenRecord, error) {
+	lister, err := t.kv.ListKeysFiltered(ctx, "p.*")
+	if err != nil {
+		return nil, fmt.Errorf("list principals: %w", err)
+	}
+	// Once Keys is drained its subscription is gone already: Stop only
+	// matters on an early return, and its error never.
+	defer func() { _ = lister.Stop() }()
+	var names []string
+	for k := range lister.Keys() {
+		names = append(names, strings.TrimPrefix(k, "p."))
+	}
+	slices.Sort(names)
+	var out []tokenRecord
+	for _, name := range names {
+		rec, err := t.record(ctx, name)
+		if hoso.ErrorCode(err) == hoso.ENOTFOUND {
+			continue // revoked while listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+func (t *Tokens) record(ctx context.Context, name string) (tokenRecord, error) {
+	var rec tokenRecord
+	entry, err := t.kv.Get(ctx, "p."+name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return rec, hoso.Errorf(hoso.ENOTFOUND, "no principal named %q", name)
+	}
+	if err != nil {
+		return rec, fmt.Errorf("read principal %s: %w", name, err)
+	}
+	if err := json.Unmarshal(entry.Value(), &rec); err != nil {
+		return rec, fmt.Errorf("principal record %s: %w", name, err)
+	}
+	return rec, nil
+}
+
+// Revoke removes the principal and its token: its next request, to any
+// process, is refused.
+func (t *Tokens) Revoke(ctx context.Context, name string) error {
+	if CheckPrincipalName(name) != nil {
+		return hoso.Errorf(hoso.ENOTFOUND, "no principal named %q", name)
+	}
+	rec, err := t.record(ctx, name)
+	if err != nil {
+		return err
+	}
+	// The token first: once it is gone, nothing authenticates as name.
+	if err := t.kv.Purge(ctx, "t."+rec.TokenSHA256); err != nil {
+		return fmt.Errorf("revoke token of %s: %w", name, err)
+	}
+	if err := t.kv.Purge(ctx, "p."+name); err != nil {
+		return fmt.Errorf("remove principal %s: %w", name, err)
+	}
+	return nil
+}
