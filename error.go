@@ -15,6 +15,7 @@ const (
 	EFORBIDDEN    = "forbidden"
 	ETOOLARGE     = "too_large"
 	EUNSUPPORTED  = "unsupported_media_type"
+	EUNAVAILABLE  = "unavailable" // retry as it is: the ledger cannot store now (storage full, stream not answering)
 	EINTERNAL     = "internal"
 )
 
@@ -92,6 +93,8 @@ func HTTPStatus(code string) int {
 		return 413
 	case EUNSUPPORTED:
 		return 415
+	case EUNAVAILABLE:
+		return 503
 	}
 	return 500
 }

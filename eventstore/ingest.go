@@ -259,6 +259,7 @@ func (in *Ingester) commit(ctx context.Context, p staged, ack *jetstream.PubAck)
 		in.cache.drop(e.Dossier)
 		return in.duplicate(ctx, e, ack.Sequence)
 	}
+	in.store.stored()
 	next := p.next
 	next.d.LastSeq, next.lastSeq = ack.Sequence, ack.Sequence
 	next.ids = make([]eventID, len(p.cd.ids), len(p.cd.ids)+1)

@@ -8,6 +8,8 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
@@ -52,6 +54,11 @@ type Config struct {
 	// stream's layout never changes, and a value other than its own is an
 	// error.
 	SubjectBuckets int
+	// MaxBytes caps the stream's size on disk (0: no cap, the server's own
+	// storage limit). Past it JetStream refuses new events, and so does the
+	// ingester, with EUNAVAILABLE, rather than the disk filling up under
+	// the server. A new value applies at the next start.
+	MaxBytes int64
 }
 
 // bucketsMetadata is the stream metadata key that records its layout.
@@ -82,6 +89,10 @@ type Store struct {
 	index     *dossierIndex
 	stopIndex context.CancelFunc
 	indexDone chan struct{}
+
+	// full is set when the stream refused an append for lack of space and
+	// cleared by the next append it stores (StorageFull).
+	full atomic.Bool
 }
 
 // Open starts the embedded server (or connects to cfg.URL) and makes sure the
@@ -253,13 +264,21 @@ func (s *Store) streamConfig() jetstream.StreamConfig {
 		Duplicates:        s.cfg.DuplicateWindow,
 		MaxMsgsPerSubject: -1,
 		MaxMsgs:           -1,
-		MaxBytes:          -1,
+		MaxBytes:          s.maxBytes(),
 		MaxMsgSize:        64 << 10,
 		Discard:           jetstream.DiscardNew,
 		DenyDelete:        true,
 		DenyPurge:         true,
 		AllowDirect:       true,
 	}
+}
+
+// maxBytes is the stream's MaxBytes: the configured cap, or -1 for none.
+func (s *Store) maxBytes() int64 {
+	if s.cfg.MaxBytes > 0 {
+		return s.cfg.MaxBytes
+	}
+	return -1
 }
 
 func startServer(cfg Config) (*server.Server, nats.Option, error) {
@@ -392,6 +411,7 @@ func (s *Store) publish(ctx context.Context, code, id string, lastSeq uint64, da
 	if err != nil {
 		return nil, s.publishError(code, err)
 	}
+	s.stored()
 	return ack, nil
 }
 
@@ -418,14 +438,71 @@ func (s *Store) appendMsg(code, id string, lastSeq uint64, data []byte) *nats.Ms
 }
 
 // publishError turns JetStream's refusal of the expected sequence into
-// errWrongLastSeq, which the ingester answers by re-reading the dossier.
+// errWrongLastSeq, which the ingester answers by re-reading the dossier, and
+// its refusals for lack of space, or a stream that does not answer, into
+// EUNAVAILABLE (503 at both doors): nothing of the event was stored, and the
+// sender may retry it as it is once the operator has made room.
 func (s *Store) publishError(code string, err error) error {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
 		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 		return errWrongLastSeq
 	}
+	if cause, ok := storageRefusal(err); ok {
+		s.full.Store(true)
+		s.log.Warn("stream full: event refused; nothing was stored", "stream", StreamName, "cause", cause)
+		return fmt.Errorf("append to %s: %w", s.SubjectOf(code), &hoso.Error{Code: hoso.EUNAVAILABLE, Message: "the ledger's storage is full: " +
+			cause + "; the event was not stored; retry it once the operator has made room"})
+	}
+	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+		return fmt.Errorf("append to %s: %w", s.SubjectOf(code), &hoso.Error{Code: hoso.EUNAVAILABLE, Message: fmt.Sprintf(
+			"the ledger's stream %s does not answer (JetStream down, without a leader, or stopped after its disk filled): the event was not stored; retry it", StreamName)})
+	}
 	return fmt.Errorf("append to %s: %w", s.SubjectOf(code), err)
+}
+
+// JetStream's error codes for a message refused for lack of space
+// (nats-server's JSStreamStoreFailedF, JSInsufficientResourcesErr,
+// JSStorageResourcesExceededErr, JSAccountResourcesExceededErr).
+const (
+	errCodeStoreFailed         = 10077
+	errCodeInsufficient        = 10023
+	errCodeStorageExceeded     = 10047
+	errCodeAccountLimitReached = 10002
+)
+
+// storageRefusal reports whether JetStream refused a message because the
+// stream, the server's store or the account is full, and says which.
+func storageRefusal(err error) (string, bool) {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return "", false
+	}
+	switch apiErr.ErrorCode {
+	case errCodeStoreFailed:
+		// The stream's own limits; the same code also answers a message
+		// too large, which is not a full stream.
+		if d := apiErr.Description; strings.Contains(d, "maximum bytes") || strings.Contains(d, "maximum messages exceeded") {
+			return "stream " + StreamName + " reached its limit (" + d + ")", true
+		}
+	case errCodeInsufficient:
+		return "the NATS server's JetStream storage is full (" + apiErr.Description + ")", true
+	case errCodeStorageExceeded, errCodeAccountLimitReached:
+		return "the account's JetStream storage limit is reached (" + apiErr.Description + ")", true
+	}
+	return "", false
+}
+
+// StorageFull reports whether the stream's last refusal of an append was
+// for lack of space and no append was stored since (hoso_stream_storage_full).
+func (s *Store) StorageFull() bool { return s.full.Load() }
+
+// stored notes an append the stream stored: there is room again.
+func (s *Store) stored() {
+	if s.full.Load() {
+		s.full.Store(false)
+		s.log.Info("stream takes events again", "stream", StreamName)
+	}
 }
 
 // Msg returns the message at seq.

@@ -12,7 +12,7 @@ import (
 // Codes that only exist at the HTTP door, beside those of package hoso.
 const (
 	EMETHODNOTALLOWED = "method_not_allowed"
-	EUNAVAILABLE      = "unavailable"
+	EUNAVAILABLE      = hoso.EUNAVAILABLE
 )
 
 // ErrorStatus is the HTTP status of err: 400 invalid, 401 unauthorized,

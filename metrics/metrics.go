@@ -43,7 +43,7 @@ const (
 
 // errorCodes are the rejection reasons, pre-set to zero so that rates and
 // ratios exist before the first rejection.
-var errorCodes = []string{hoso.EINVALID, hoso.ECONFLICT, hoso.ENOTFOUND, hoso.EUNAUTHORIZED, hoso.EFORBIDDEN, hoso.ETOOLARGE, hoso.EUNSUPPORTED, hoso.EINTERNAL}
+var errorCodes = []string{hoso.EINVALID, hoso.ECONFLICT, hoso.ENOTFOUND, hoso.EUNAUTHORIZED, hoso.EFORBIDDEN, hoso.ETOOLARGE, hoso.EUNSUPPORTED, hoso.EUNAVAILABLE, hoso.EINTERNAL}
 
 // Events is a hoso.EventService that counts what the service it wraps
 // appends and rejects, and times each call. Both ingest doors and the

@@ -83,6 +83,7 @@ hoso_events_rejected_total{reason="invalid"} 1
 hoso_events_rejected_total{reason="not_found"} 1
 hoso_events_rejected_total{reason="too_large"} 0
 hoso_events_rejected_total{reason="unauthorized"} 0
+hoso_events_rejected_total{reason="unavailable"} 0
 hoso_events_rejected_total{reason="unsupported_media_type"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hoso_events_appended_total", "hoso_events_rejected_total"); err != nil {

@@ -37,6 +37,7 @@ func (m *Main) mountMetrics() {
 	if m.Transparency != nil && m.Config.VerifyRate > 0 {
 		m.registerVerification()
 	}
+	m.registerStorage()
 	m.HTTP.Observe = metrics.NewHTTP(m.Metrics).Observe
 	m.HTTP.Handle("GET /metrics", metrics.Handler(m.Metrics, m.Logger))
 }

@@ -31,7 +31,9 @@ type Config struct {
 	DuplicateWindow time.Duration
 	// SubjectBuckets lays a new stream out in bucket subjects (0: the
 	// existing stream's layout, or one subject per dossier).
-	SubjectBuckets  int
+	SubjectBuckets int
+	// StreamMaxBytes caps the stream's size (0: none; storage.go).
+	StreamMaxBytes  byteSize
 	UnitFiles       []string
 	CalendarFiles   []string
 	LogFormat       string
@@ -146,6 +148,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "stream replicas (3 on a cluster)")
 	fs.DurationVar(&c.DuplicateWindow, "dedup-window", c.DuplicateWindow, "JetStream Msg-Id deduplication window")
 	fs.IntVar(&c.SubjectBuckets, "subject-buckets", c.SubjectBuckets, "lay a new stream out in this many bucket subjects instead of one per dossier (65536 for millions of dossiers, see docs/scaling.md; 0: the stream's own layout)")
+	fs.Var(&c.StreamMaxBytes, "stream-max-bytes", "cap the stream HOSO_EVENTS at this size (500GiB; 0: none): past it events are refused with 503 instead of the disk filling up")
 	fs.Var((*multiFlag)(&c.UnitFiles), "units", "operator units CSV (repeatable)")
 	fs.Var((*multiFlag)(&c.CalendarFiles), "calendar", "calendar override CSV (repeatable)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
@@ -217,6 +220,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		DataDir: m.Config.DataDir, URL: m.Config.NATSURL, Listen: m.Config.NATSListen,
 		Replicas: m.Config.Replicas, DuplicateWindow: m.Config.DuplicateWindow, Logger: m.Logger,
 		Credentials: m.Config.NATSCredentials, SubjectBuckets: m.Config.SubjectBuckets,
+		MaxBytes: int64(m.Config.StreamMaxBytes),
 	})
 	if err != nil {
 		return err
