@@ -1,5 +1,5 @@
 // Command hoso is the ledger's one binary: serve, import, report, rebuild,
-// verify, simulate and bench. Every flag also reads an environment variable
+// verify, backup, restore, simulate and bench. Every flag also reads an environment variable
 // named HOSO_ and the flag's name in upper case with '-' as '_'.
 package main
 
@@ -56,6 +56,8 @@ Commands:
   verify    check the ledger (or a saved dossier proof) against its signed checkpoints
   report    print the on-time and backlog report from the read model: text, csv, xlsx or json
   rebuild   rebuild the read model from the stream (stop the server first)
+  backup    write the ledger's events and signed checkpoints into a directory
+  restore   check a backup against its signed checkpoints and write it into an empty ledger
   bench     measure ingest, rebuild, reports and memory against raw baselines in one run
   simulate  generate realistic dossier histories (NDJSON, or sent to a running ledger)
   import    import an NDJSON history through the validating ingest service
@@ -89,6 +91,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runBench(ctx, rest, stdout, stderr)
 	case "verify":
 		return runVerify(ctx, rest, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, rest, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, rest, stdout, stderr)
 	case "simulate":
 		return runSimulate(ctx, rest, stdout, stderr, time.Now)
 	case "import":
