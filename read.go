@@ -114,6 +114,9 @@ type Report struct {
 	Checkpoint *Checkpoint `json:"checkpoint"`
 	Rows       []ReportRow `json:"rows"`
 	Total      ReportRow   `json:"total"`
+	// Levels splits Total by authority level (docs/design.md §2 "Reports"):
+	// one entry per level of the scope, province first, each with Level set.
+	Levels []ReportRow `json:"levels"`
 }
 
 // ReportRow is one unit (or procedure) of a report. For every row and the
@@ -123,25 +126,34 @@ type ReportRow struct {
 	Unit      string `json:"unit,omitempty"`
 	Procedure string `json:"procedure,omitempty"`
 	Name      string `json:"name"`
+	// Level is the level of a unit's row and of a Levels entry.
+	Level Level `json:"level,omitempty"`
+	// Own marks the row of a unit above the report's level: the dossiers
+	// its own desk holds, apart from the units below it.
+	Own bool `json:"own,omitempty"`
 
-	CarriedOver       int64    `json:"carried_over"`
-	Received          int64    `json:"received"`
-	ReceivedOnline    int64    `json:"received_online"`
-	ReceivedDirect    int64    `json:"received_direct"`
-	ReceivedPostal    int64    `json:"received_postal"`
-	TransferredIn     int64    `json:"transferred_in"`
-	TransferredOut    int64    `json:"transferred_out"`
-	Resolved          int64    `json:"resolved"`
-	ResolvedEarly     int64    `json:"resolved_early"`
-	ResolvedOnTime    int64    `json:"resolved_on_time"`
-	ResolvedLate      int64    `json:"resolved_late"`
-	Withdrawn         int64    `json:"withdrawn"`
-	Pending           int64    `json:"pending"`
-	PendingInDeadline int64    `json:"pending_in_deadline"`
-	PendingOverdue    int64    `json:"pending_overdue"`
-	PendingPaused     int64    `json:"pending_paused"`
-	OnTimeRate        *float64 `json:"on_time_rate"`
-	ResolutionRate    *float64 `json:"resolution_rate"`
+	CarriedOver       int64 `json:"carried_over"`
+	Received          int64 `json:"received"`
+	ReceivedOnline    int64 `json:"received_online"`
+	ReceivedDirect    int64 `json:"received_direct"`
+	ReceivedPostal    int64 `json:"received_postal"`
+	TransferredIn     int64 `json:"transferred_in"`
+	TransferredOut    int64 `json:"transferred_out"`
+	Resolved          int64 `json:"resolved"`
+	ResolvedEarly     int64 `json:"resolved_early"`
+	ResolvedOnTime    int64 `json:"resolved_on_time"`
+	ResolvedLate      int64 `json:"resolved_late"`
+	Withdrawn         int64 `json:"withdrawn"`
+	Pending           int64 `json:"pending"`
+	PendingInDeadline int64 `json:"pending_in_deadline"`
+	PendingOverdue    int64 `json:"pending_overdue"`
+	PendingPaused     int64 `json:"pending_paused"`
+	// Unassigned is how many of CarriedOver + Received + TransferredIn the
+	// row holds only because their unit no longer exists on the report's
+	// last day and the 2025 mapping does not say which unit took them over.
+	Unassigned     int64    `json:"unassigned"`
+	OnTimeRate     *float64 `json:"on_time_rate"`
+	ResolutionRate *float64 `json:"resolution_rate"`
 }
 
 // Balanced reports whether the row satisfies the report's invariant.
@@ -181,4 +193,5 @@ func (r *ReportRow) Add(o *ReportRow) {
 	r.PendingInDeadline += o.PendingInDeadline
 	r.PendingOverdue += o.PendingOverdue
 	r.PendingPaused += o.PendingPaused
+	r.Unassigned += o.Unassigned
 }

@@ -130,9 +130,12 @@ const (
 	unitsMaxOffice   = 64
 )
 
-// unitsReformDate is when the two-level system took effect (Decision
-// 19/2025/QĐ-TTg): the GSO history's open rows end then, the 2025 rows begin.
-const unitsReformDate = "2025-07-01"
+// ReformDate is the local date the two-level system took effect (Decision
+// 19/2025/QĐ-TTg): the GSO history's open rows end then, the 2025 rows
+// begin, and Successors say where the old wards went.
+const ReformDate = "2025-07-01"
+
+const unitsReformDate = ReformDate
 
 var unitsReform, _ = unitsParseDay(unitsReformDate)
 

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
@@ -119,7 +120,7 @@ func (d *dashboard) handleReport(w http.ResponseWriter, r *http.Request) {
 		Levels: levelOptions(rep.Level),
 		Quick:  quickPeriods(unit, p["level"], today, rep.From, rep.To),
 		Crumbs: d.reportCrumbs(unit, asOf, rep.From, rep.To),
-		NoRows: len(rep.Rows) == 0,
+		NoRows: !slices.ContainsFunc(rep.Rows, func(r hoso.ReportRow) bool { return !r.Own }),
 	}
 	export := url.Values{"level": {string(rep.Level)}, "from": {rep.From}, "to": {rep.To}}
 	if unit != "" {

@@ -188,6 +188,51 @@ func TestReportEndpoint(t *testing.T) {
 	}
 }
 
+// TestReportEndpointLevels: the split by authority level is in the JSON of
+// every report, whatever its level and grouping, and sums to the total.
+func TestReportEndpointLevels(t *testing.T) {
+	ts := readServer(t)
+	for _, level := range []string{"", "province", "district", "ward", "office"} {
+		for _, by := range []string{"", "unit", "procedure"} {
+			q := url.Values{"unit": {"01"}, "from": {"2024-03-01"}, "to": {"2024-03-06"}}
+			if level != "" {
+				q.Set("level", level)
+			}
+			if by != "" {
+				q.Set("by", by)
+			}
+			resp, body := get(t, ts, "/v1/report?"+q.Encode())
+			var raw struct {
+				Levels []map[string]any `json:"levels"`
+			}
+			var rep projections.Report
+			if resp.StatusCode != 200 || json.Unmarshal(body, &raw) != nil || json.Unmarshal(body, &rep) != nil {
+				t.Fatalf("%s: %d %s", q.Encode(), resp.StatusCode, body)
+			}
+			// Hà Nội in 2024: the city, its districts and their wards.
+			if len(raw.Levels) != 3 || raw.Levels[0]["level"] != "province" || raw.Levels[1]["level"] != "district" || raw.Levels[2]["level"] != "ward" {
+				t.Fatalf("%s: levels %v", q.Encode(), raw.Levels)
+			}
+			for _, field := range []string{"carried_over", "received", "received_online", "resolved", "pending", "on_time_rate", "resolution_rate", "unassigned"} {
+				if _, ok := raw.Levels[2][field]; !ok {
+					t.Errorf("%s: no %s in %v", q.Encode(), field, raw.Levels[2])
+				}
+			}
+			var sum hoso.ReportRow
+			for i := range rep.Levels {
+				if !rep.Levels[i].Balanced() {
+					t.Errorf("%s: level %s does not balance", q.Encode(), rep.Levels[i].Level)
+				}
+				sum.Add(&rep.Levels[i])
+			}
+			if sum.Received != rep.Total.Received || sum.Resolved != rep.Total.Resolved || sum.Pending != rep.Total.Pending ||
+				rep.Levels[2].Received != 5 {
+				t.Errorf("%s: levels %+v, total %+v", q.Encode(), rep.Levels, rep.Total)
+			}
+		}
+	}
+}
+
 func TestReadEndpointsRefuseBadParameters(t *testing.T) {
 	ts := readServer(t)
 	const rep = "/v1/report?from=2024-03-01&to=2024-03-06"

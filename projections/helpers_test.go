@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func registry(t rapid.TB) (*hoso.Units, *hoso.Calendar) {
 	t.Helper()
 	unitsOnce.Do(func() {
 		var err error
-		if units, err = hoso.LoadUnits(); err != nil {
+		if units, err = hoso.LoadUnits(hoso.NamedReader{Name: "offices.csv", R: strings.NewReader(testOffices)}); err != nil {
 			panic(err)
 		}
 		if calendar, err = hoso.NewCalendar(); err != nil {
@@ -34,6 +35,14 @@ func registry(t rapid.TB) (*hoso.Units, *hoso.Calendar) {
 	})
 	return units, calendar
 }
+
+// testOffices are operators' own desks the tests' registry adds: one
+// counts at the level of the unit it is attached to.
+const testOffices = `code,name,level,kind,parent,valid_from,valid_to
+HN-TTPVHCC,Trung tâm Phục vụ hành chính công Hà Nội,office,Trung tâm,01,,
+LB-MOTCUA,Bộ phận một cửa quận Long Biên,office,Bộ phận một cửa,004,,2025-07-01
+VH-TIEPNHAN,Điểm tiếp nhận phường Việt Hưng,office,Điểm tiếp nhận,00127,,2025-07-01
+`
 
 // Real wards of quận Hoàn Kiếm (002) and quận Long Biên (004) in 2020.
 var (
@@ -163,7 +172,10 @@ func concat(bs ...*dossierBuilder) []*hoso.Event {
 // random ledger order that keeps each dossier's own order.
 func genHistory(t *rapid.T) []*hoso.Event {
 	owners := append(append([]string{}, wardsHoanKiem...), wardsLongBien...)
-	targets := append(append([]string{}, owners...), "002", "004")
+	owners = append(owners, "LB-MOTCUA", "VH-TIEPNHAN")
+	// Transfers go between wards, and up to the districts, the city and
+	// their offices.
+	targets := append(append([]string{}, owners...), "002", "004", "01", "HN-TTPVHCC")
 	base := vn(2020, 1, 1, 0, 0)
 	minutes := func(label string, lo, hi int64) time.Duration {
 		return time.Duration(rapid.Int64Range(lo, hi).Draw(t, label)) * time.Minute
@@ -231,10 +243,59 @@ func genHistory(t *rapid.T) []*hoso.Event {
 	return out
 }
 
+// naivePlace is where a unit code's dossiers stand in a naive report.
+type naivePlace struct {
+	ok         bool   // inside the scope, and known
+	row        string // the row's unit
+	own        bool
+	auth       hoso.Level
+	unassigned bool
+}
+
+// naiveLevels are the authority levels, from the top.
+var naiveLevels = []hoso.Level{hoso.LevelProvince, hoso.LevelDistrict, hoso.LevelWard}
+
+// naiveLevelRank ranks the four levels from the top.
+func naiveLevelRank(l hoso.Level) int {
+	return slices.Index([]hoso.Level{hoso.LevelProvince, hoso.LevelDistrict, hoso.LevelWard, hoso.LevelOffice}, l)
+}
+
+// naiveEffective is the unit that holds code's dossiers on asOf, by the
+// rules of docs/read-model.md: the code's unit then; else the nearest
+// unit up its last parents that exists then (unassigned).
+func naiveEffective(u *hoso.Units, code string, asOf time.Time) (string, bool, bool) {
+	if _, ok := u.At(code, asOf); ok {
+		return code, true, true
+	}
+	date := asOf.Format(time.DateOnly)
+	last := func(c string) (hoso.Unit, bool) {
+		h := u.History(c)
+		for i := len(h) - 1; i >= 0; i-- {
+			if h[i].ValidFrom < date {
+				return h[i], true
+			}
+		}
+		return hoso.Unit{}, false
+	}
+	c := code
+	for range 8 {
+		v, ok := last(c)
+		if !ok || v.Parent == "" {
+			break
+		}
+		if _, ok := u.At(v.Parent, asOf); ok {
+			return v.Parent, false, true
+		}
+		c = v.Parent
+	}
+	return "", false, false
+}
+
 // naiveReport computes a report straight from the events, by the
-// definitions of docs/design.md §2: fold each dossier to the start of from and
-// to the end of to, and walk its events inside the period.
-func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (rows []hoso.ReportRow, total hoso.ReportRow) {
+// definitions of docs/design.md §2 and docs/read-model.md: fold each
+// dossier to the start of from and to the end of to, and walk its events
+// inside the period.
+func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (rows []hoso.ReportRow, total hoso.ReportRow, levels []hoso.ReportRow) {
 	t.Helper()
 	u, _ := registry(t)
 	from, err := time.ParseInLocation(time.DateOnly, q.From, hoso.VietnamZone)
@@ -248,33 +309,60 @@ func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (r
 	end := to.AddDate(0, 0, 1) // the end of to
 	asOf := to.Add(12 * time.Hour)
 	level := q.Level
-	if level == "" {
-		level = hoso.LevelProvince
-		if q.Unit != "" {
-			su, _ := u.At(q.Unit, asOf)
-			level = su.Level
+	scopeLevel := hoso.LevelProvince
+	scopeAuth := hoso.LevelProvince
+	if q.Unit != "" {
+		su, _ := u.At(q.Unit, asOf)
+		scopeLevel, scopeAuth = su.Level, su.Level
+		if su.Level == hoso.LevelOffice {
+			p, _ := u.At(su.Parent, asOf)
+			scopeAuth = p.Level
 		}
 	}
-	rowUnits := u.Descendants(q.Unit, level, asOf)
-	index := map[string]int{}
-	for i, x := range rowUnits {
-		index[x.Code] = i
+	if level == "" {
+		level = scopeLevel
 	}
-	rowOf := func(code string) int {
-		x, ok := u.At(code, asOf)
-		for ok {
-			if x.Level == level {
-				if i, ok := index[x.Code]; ok {
-					return i
-				}
-				return -1
+	// The rows of the level, and the wards directly under a province
+	// standing for districts.
+	rowUnits := u.Descendants(q.Unit, level, asOf)
+	if level == hoso.LevelDistrict && (q.Unit == "" || scopeLevel == hoso.LevelProvince) {
+		for _, w := range u.Descendants(q.Unit, hoso.LevelWard, asOf) {
+			if p, _ := u.At(w.Parent, asOf); p.Level == hoso.LevelProvince {
+				rowUnits = append(rowUnits, w)
+			}
+		}
+	}
+	places := map[string]naivePlace{}
+	place := func(code string) naivePlace {
+		if p, ok := places[code]; ok {
+			return p
+		}
+		var p naivePlace
+		eff, assigned, ok := naiveEffective(u, code, asOf)
+		chain := map[hoso.Level]string{}
+		var auth hoso.Level
+		for x, found := u.At(eff, asOf); ok && found; x, found = u.At(x.Parent, asOf) {
+			chain[x.Level] = x.Code
+			if auth == "" && x.Level != hoso.LevelOffice {
+				auth = x.Level
 			}
 			if x.Parent == "" {
-				return -1
+				break
 			}
-			x, ok = u.At(x.Parent, asOf)
 		}
-		return -1
+		if ok && auth != "" && (q.Unit == "" || chain[scopeLevel] == q.Unit) {
+			p = naivePlace{ok: true, auth: auth, unassigned: !assigned}
+			switch {
+			case chain[level] != "":
+				p.row = chain[level]
+			case level == hoso.LevelDistrict && chain[hoso.LevelWard] != "":
+				p.row = chain[hoso.LevelWard]
+			default:
+				p.row, p.own = chain[auth], true
+			}
+		}
+		places[code] = p
+		return p
 	}
 	byDossier := map[string][]*hoso.Event{}
 	var codes []string
@@ -286,12 +374,16 @@ func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (r
 	}
 	byProc := q.By == projections.ByProcedure
 	acc := map[string]*hoso.ReportRow{}
+	lacc := map[hoso.Level]*hoso.ReportRow{}
+	for _, l := range naiveLevels {
+		lacc[l] = &hoso.ReportRow{}
+	}
 	row := func(code, proc string) *hoso.ReportRow {
-		i := rowOf(code)
-		if i < 0 {
+		p := place(code)
+		if !p.ok {
 			return nil
 		}
-		k := rowUnits[i].Code
+		k := p.row
 		if byProc {
 			k = proc
 		}
@@ -299,6 +391,18 @@ func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (r
 			acc[k] = &hoso.ReportRow{}
 		}
 		return acc[k]
+	}
+	// count calls fn on the code's row and level entry, when it has them.
+	count := func(code, proc string, fn func(r *hoso.ReportRow)) {
+		if r := row(code, proc); r != nil {
+			fn(r)
+			fn(lacc[place(code).auth])
+		}
+	}
+	intake := func(code string, r *hoso.ReportRow) {
+		if place(code).unassigned {
+			r.Unassigned++
+		}
 	}
 	for _, code := range codes {
 		// Overdue markers count for nothing in a report (a dossier is overdue
@@ -313,9 +417,7 @@ func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (r
 			mustApply(t, &d, e)
 		}
 		if d.State.Open() {
-			if r := row(d.Owner, d.Procedure); r != nil {
-				r.CarriedOver++
-			}
+			count(d.Owner, d.Procedure, func(r *hoso.ReportRow) { r.CarriedOver++; intake(d.Owner, r) })
 		}
 		d = hoso.Dossier{}
 		for _, e := range desk {
@@ -329,8 +431,9 @@ func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (r
 			}
 			switch e.Type {
 			case hoso.EventReceived:
-				if r := row(e.Unit, d.Procedure); r != nil {
+				count(e.Unit, d.Procedure, func(r *hoso.ReportRow) {
 					r.Received++
+					intake(e.Unit, r)
 					switch e.Channel {
 					case hoso.ChannelOnline:
 						r.ReceivedOnline++
@@ -339,19 +442,33 @@ func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (r
 					case hoso.ChannelPostal:
 						r.ReceivedPostal++
 					}
-				}
+				})
 			case hoso.EventTransferred:
-				rf, rt := row(prev.Owner, d.Procedure), row(d.Owner, d.Procedure)
-				if rf != rt {
-					if rf != nil {
+				pf, pt := place(prev.Owner), place(d.Owner)
+				// The rows count a transfer between two rows (by unit) or
+				// across the border of the report's units (by procedure);
+				// a level entry also counts one from one level to another.
+				rowsCount := !pf.ok || !pt.ok || !byProc && pf.row != pt.row
+				if rf := row(prev.Owner, d.Procedure); rf != nil {
+					if rowsCount {
 						rf.TransferredOut++
 					}
-					if rt != nil {
+					if rowsCount || pf.auth != pt.auth {
+						lacc[pf.auth].TransferredOut++
+					}
+				}
+				if rt := row(d.Owner, d.Procedure); rt != nil {
+					if rowsCount {
 						rt.TransferredIn++
+						intake(d.Owner, rt)
+					}
+					if rowsCount || pf.auth != pt.auth {
+						lacc[pt.auth].TransferredIn++
+						intake(d.Owner, lacc[pt.auth])
 					}
 				}
 			case hoso.EventResolved:
-				if r := row(prev.Owner, d.Procedure); r != nil {
+				count(prev.Owner, d.Procedure, func(r *hoso.ReportRow) {
 					r.Resolved++
 					switch hoso.ClassifyResolution(e.At, prev.Due) {
 					case hoso.ClassEarly:
@@ -361,15 +478,13 @@ func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (r
 					default:
 						r.ResolvedLate++
 					}
-				}
+				})
 			case hoso.EventWithdrawn:
-				if r := row(prev.Owner, d.Procedure); r != nil {
-					r.Withdrawn++
-				}
+				count(prev.Owner, d.Procedure, func(r *hoso.ReportRow) { r.Withdrawn++ })
 			}
 		}
 		if d.State.Open() {
-			if r := row(d.Owner, d.Procedure); r != nil {
+			count(d.Owner, d.Procedure, func(r *hoso.ReportRow) {
 				r.Pending++
 				switch {
 				case d.State == hoso.StateAwaitingSupplement:
@@ -379,7 +494,7 @@ func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (r
 				default:
 					r.PendingInDeadline++
 				}
-			}
+			})
 		}
 	}
 	if byProc {
@@ -396,38 +511,77 @@ func naiveReport(t rapid.TB, events []*hoso.Event, q projections.ReportQuery) (r
 			rows = append(rows, r)
 		}
 	} else {
+		// Own rows with anything to count, by level then code, then the
+		// units of the level by code.
+		var own []hoso.ReportRow
+		for code, r := range acc {
+			x, _ := u.At(code, asOf)
+			if slices.ContainsFunc(rowUnits, func(y hoso.Unit) bool { return y.Code == code }) || *r == (hoso.ReportRow{}) {
+				continue
+			}
+			r := *r
+			r.Unit, r.Level, r.Own = code, x.Level, true
+			r.Name = x.Name + " (cấp " + strings.ToLower(x.Kind) + ")"
+			if x.Kind == "Thành phố Trung ương" {
+				r.Name = x.Name + " (cấp thành phố)"
+			}
+			own = append(own, r)
+		}
+		sort.Slice(own, func(i, j int) bool {
+			if a, b := naiveLevelRank(own[i].Level), naiveLevelRank(own[j].Level); a != b {
+				return a < b
+			}
+			return own[i].Unit < own[j].Unit
+		})
+		rows = own
+		slices.SortFunc(rowUnits, func(a, b hoso.Unit) int { return strings.Compare(a.Code, b.Code) })
 		for _, x := range rowUnits {
 			r := hoso.ReportRow{}
 			if acc[x.Code] != nil {
 				r = *acc[x.Code]
 			}
-			r.Unit, r.Name = x.Code, x.Name
+			r.Unit, r.Name, r.Level = x.Code, x.Name, x.Level
 			rows = append(rows, r)
 		}
 	}
 	total.Name = "Tổng cộng"
 	for i := range rows {
 		naiveRates(&rows[i])
-		r := rows[i]
-		total.CarriedOver += r.CarriedOver
-		total.Received += r.Received
-		total.ReceivedOnline += r.ReceivedOnline
-		total.ReceivedDirect += r.ReceivedDirect
-		total.ReceivedPostal += r.ReceivedPostal
-		total.TransferredIn += r.TransferredIn
-		total.TransferredOut += r.TransferredOut
-		total.Resolved += r.Resolved
-		total.ResolvedEarly += r.ResolvedEarly
-		total.ResolvedOnTime += r.ResolvedOnTime
-		total.ResolvedLate += r.ResolvedLate
-		total.Withdrawn += r.Withdrawn
-		total.Pending += r.Pending
-		total.PendingInDeadline += r.PendingInDeadline
-		total.PendingOverdue += r.PendingOverdue
-		total.PendingPaused += r.PendingPaused
+		naiveAdd(&total, &rows[i])
 	}
 	naiveRates(&total)
-	return rows, total
+	names := map[hoso.Level]string{hoso.LevelProvince: "Cấp tỉnh", hoso.LevelDistrict: "Cấp huyện", hoso.LevelWard: "Cấp xã"}
+	levels = []hoso.ReportRow{}
+	for _, l := range naiveLevels[naiveLevelRank(scopeAuth):] {
+		r := *lacc[l]
+		if l != scopeAuth && r == (hoso.ReportRow{}) && len(u.Descendants(q.Unit, l, asOf)) == 0 {
+			continue
+		}
+		r.Name, r.Level = names[l], l
+		naiveRates(&r)
+		levels = append(levels, r)
+	}
+	return rows, total, levels
+}
+
+func naiveAdd(total, r *hoso.ReportRow) {
+	total.CarriedOver += r.CarriedOver
+	total.Received += r.Received
+	total.ReceivedOnline += r.ReceivedOnline
+	total.ReceivedDirect += r.ReceivedDirect
+	total.ReceivedPostal += r.ReceivedPostal
+	total.TransferredIn += r.TransferredIn
+	total.TransferredOut += r.TransferredOut
+	total.Resolved += r.Resolved
+	total.ResolvedEarly += r.ResolvedEarly
+	total.ResolvedOnTime += r.ResolvedOnTime
+	total.ResolvedLate += r.ResolvedLate
+	total.Withdrawn += r.Withdrawn
+	total.Pending += r.Pending
+	total.PendingInDeadline += r.PendingInDeadline
+	total.PendingOverdue += r.PendingOverdue
+	total.PendingPaused += r.PendingPaused
+	total.Unassigned += r.Unassigned
 }
 
 func naiveRates(r *hoso.ReportRow) {
@@ -457,7 +611,7 @@ func checkReport(t rapid.TB, db *projections.DB, events []*hoso.Event, q project
 	if err != nil {
 		t.Fatalf("report %+v: %v", q, err)
 	}
-	rows, total := naiveReport(t, events, q)
+	rows, total, levels := naiveReport(t, events, q)
 	if len(rows) != len(rep.Rows) {
 		t.Fatalf("report %+v: %d rows, naive %d", q, len(rep.Rows), len(rows))
 	}
@@ -474,6 +628,17 @@ func checkReport(t rapid.TB, db *projections.DB, events []*hoso.Event, q project
 	}
 	if !rep.Total.Balanced() {
 		t.Fatalf("report %+v total does not balance: %s", q, fmtRow(rep.Total))
+	}
+	if len(levels) != len(rep.Levels) {
+		t.Fatalf("report %+v: %d levels, naive %d", q, len(rep.Levels), len(levels))
+	}
+	for i := range levels {
+		if !sameRow(levels[i], rep.Levels[i]) {
+			t.Fatalf("report %+v level %d:\n got %s\nwant %s", q, i, fmtRow(rep.Levels[i]), fmtRow(levels[i]))
+		}
+		if !rep.Levels[i].Balanced() {
+			t.Fatalf("report %+v level %s does not balance: %s", q, rep.Levels[i].Level, fmtRow(rep.Levels[i]))
+		}
 	}
 	return rep
 }
@@ -494,8 +659,8 @@ func fmtRow(r hoso.ReportRow) string {
 		}
 		return fmt.Sprintf("%.4f", *p)
 	}
-	return fmt.Sprintf("%s%s %q carried=%d recv=%d(on%d di%d po%d) in=%d out=%d res=%d(e%d o%d l%d) wd=%d pend=%d(in%d over%d pa%d) rates=%s/%s",
-		r.Unit, r.Procedure, r.Name, r.CarriedOver, r.Received, r.ReceivedOnline, r.ReceivedDirect, r.ReceivedPostal,
+	return fmt.Sprintf("%s%s %q %s own=%v unassigned=%d carried=%d recv=%d(on%d di%d po%d) in=%d out=%d res=%d(e%d o%d l%d) wd=%d pend=%d(in%d over%d pa%d) rates=%s/%s",
+		r.Unit, r.Procedure, r.Name, r.Level, r.Own, r.Unassigned, r.CarriedOver, r.Received, r.ReceivedOnline, r.ReceivedDirect, r.ReceivedPostal,
 		r.TransferredIn, r.TransferredOut, r.Resolved, r.ResolvedEarly, r.ResolvedOnTime, r.ResolvedLate,
 		r.Withdrawn, r.Pending, r.PendingInDeadline, r.PendingOverdue, r.PendingPaused, rate(r.OnTimeRate), rate(r.ResolutionRate))
 }

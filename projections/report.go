@@ -46,12 +46,29 @@ type counts struct {
 	flow                  flowVals
 	in, out               int64
 	open, paused, overdue int64
+	unassigned            int64
 }
 
 func (c *counts) addFlow(v []int64) {
 	for i := range c.flow {
 		c.flow[i] += v[i]
 	}
+}
+
+func (c *counts) add(o *counts) {
+	c.carried += o.carried
+	c.addFlow(o.flow[:])
+	c.in += o.in
+	c.out += o.out
+	c.open += o.open
+	c.paused += o.paused
+	c.overdue += o.overdue
+	c.unassigned += o.unassigned
+}
+
+// intake is carried over + received + transferred in.
+func (c *counts) intake() int64 {
+	return c.carried + c.flow[fOnline] + c.flow[fDirect] + c.flow[fPostal] + c.in
 }
 
 func (c *counts) row(r *hoso.ReportRow) {
@@ -67,6 +84,7 @@ func (c *counts) row(r *hoso.ReportRow) {
 	r.PendingPaused = c.paused
 	r.PendingOverdue = c.overdue
 	r.PendingInDeadline = c.open - c.paused - c.overdue
+	r.Unassigned = c.unassigned
 	r.Rates()
 }
 
@@ -77,21 +95,38 @@ type plan struct {
 	q         ReportQuery
 	from, to  int64
 	scopeName string
-	rows      []hoso.ReportRow
-	rowOf     map[string]int // seen unit code -> index in rows
-	reg       *resolver
+	// scopeRank is the rank of the scope's level, -1 for the whole
+	// country; scopeAuth the rank of its authority level.
+	scopeRank, scopeAuth int
+	// rows are the units of the level (every one, even when zero), then
+	// the own rows mapUnits finds; rowIndex indexes them by unit.
+	rows     []hoso.ReportRow
+	rowIndex map[string]int
+	// members are the seen codes inside the scope, each with its row.
+	members []member
+	reg     *resolver
+}
+
+// member is a unit code that counts in the report.
+type member struct {
+	code       string
+	row        int  // index in plan.rows
+	auth       int8 // rank of its authority level
+	unassigned bool
 }
 
 // Report computes a report from the aggregates, in one read transaction,
 // so that AsOfSeq is the projection the numbers come from.
 //
 // Rows are the units of Level inside Unit's subtree as the registry stood on
-// To, every one listed even when all zero. A dossier counts for the
-// ancestor at Level of the unit that owned it, also resolved on To: a code
-// that no longer exists then is taken as its last version before To. A
-// transfer between two units of one row is internal to it and counted
-// nowhere; the total sums the rows, so a transfer between two rows shows in
-// both its transferred_in and transferred_out.
+// To, every one listed even when all zero, after the own rows of the units
+// above Level that hold dossiers themselves. A dossier counts where its
+// unit stands on To (placement): in the row of its unit's ancestor at
+// Level, else in the own row of its authority unit. A transfer between two
+// units of one row is internal to it and counted nowhere; the total sums
+// the rows, so a transfer between two rows shows in both its
+// transferred_in and transferred_out. Levels splits the total by
+// authority level.
 func (db *DB) Report(ctx context.Context, units *hoso.Units, q ReportQuery) (*Report, error) {
 	pl, err := newPlan(units, q)
 	if err != nil {
@@ -119,10 +154,11 @@ func (db *DB) Report(ctx context.Context, units *hoso.Units, q ReportQuery) (*Re
 		Unit: pl.q.Unit, Name: pl.scopeName, Level: pl.q.Level, By: pl.q.By,
 		From: formatDay(pl.from), To: formatDay(pl.to), AsOfSeq: seq,
 	}}
-	if pl.q.By == ByProcedure {
+	mc, pairs, err := pl.byCode(ctx, tx)
+	if err == nil && pl.q.By == ByProcedure {
 		rep.Rows, err = pl.byProcedure(ctx, tx)
-	} else {
-		rep.Rows, err = pl.byUnit(ctx, tx)
+	} else if err == nil {
+		rep.Rows = pl.byUnit(mc, pairs)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
@@ -135,6 +171,7 @@ func (db *DB) Report(ctx context.Context, units *hoso.Units, q ReportQuery) (*Re
 		rep.Total.Add(&rep.Rows[i])
 	}
 	rep.Total.Rates()
+	rep.Levels = pl.levels(mc, pairs)
 	return rep, nil
 }
 
@@ -142,7 +179,7 @@ func newPlan(units *hoso.Units, q ReportQuery) (*plan, error) {
 	if units == nil {
 		return nil, fmt.Errorf("report: no units registry")
 	}
-	pl := &plan{q: q}
+	pl := &plan{q: q, scopeRank: -1}
 	var err error
 	if q.From == "" {
 		return nil, hoso.FieldErrorf("from", "required (YYYY-MM-DD)")
@@ -178,6 +215,12 @@ func newPlan(units *hoso.Units, q ReportQuery) (*plan, error) {
 		}
 		pl.scopeName = u.Name
 		scopeLevel = u.Level
+		pl.scopeRank = rank(u.Level)
+		pl.scopeAuth = pl.scopeRank
+		if u.Level == hoso.LevelOffice {
+			p := reg.place(q.Unit)
+			pl.scopeAuth = int(p.auth)
+		}
 	}
 	if q.Level == "" {
 		pl.q.Level = scopeLevel
@@ -189,43 +232,98 @@ func newPlan(units *hoso.Units, q ReportQuery) (*plan, error) {
 	} else if q.Unit != "" && !levelWithin(q.Level, scopeLevel) {
 		return nil, hoso.FieldErrorf("level", "%s is above unit %q, a %s", q.Level, q.Unit, scopeLevel)
 	}
-	for _, u := range reg.descendants(q.Unit, pl.q.Level) {
-		pl.rows = append(pl.rows, hoso.ReportRow{Unit: u.Code, Name: u.Name})
+	list := reg.descendants(q.Unit, pl.q.Level)
+	if pl.q.Level == hoso.LevelDistrict && pl.scopeRank < rank(hoso.LevelDistrict) {
+		// After the 2025 reform a province's communes are the level below
+		// it: a ward directly under a province stands where a district
+		// would.
+		if extra := reg.wardsUnderProvinces(q.Unit); len(extra) > 0 {
+			list = append(list, extra...)
+			sort.Slice(list, func(i, j int) bool { return list[i].Code < list[j].Code })
+		}
+	}
+	pl.rowIndex = make(map[string]int, len(list))
+	for _, u := range list {
+		pl.rowIndex[u.Code] = len(pl.rows)
+		pl.rows = append(pl.rows, hoso.ReportRow{Unit: u.Code, Name: u.Name, Level: u.Level})
 	}
 	return pl, nil
 }
 
-// mapUnits maps every unit code of the aggregates to its row.
+// mapUnits finds the report's member codes among every unit code of the
+// aggregates, and the row of each, adding own rows as it meets them.
 func (pl *plan) mapUnits(ctx context.Context, tx *sql.Tx, db *DB) error {
-	index := make(map[string]int, len(pl.rows))
-	for i, r := range pl.rows {
-		index[r.Unit] = i
-	}
 	m, err := db.unitMap(ctx, tx, pl.reg)
 	if err != nil {
 		return err
 	}
 	level := rank(pl.q.Level)
-	pl.rowOf = map[string]int{}
 	if level < 0 {
 		return nil
 	}
 	for i, code := range m.codes {
-		if a := m.above[i][level]; a != "" {
-			if r, ok := index[a]; ok {
-				pl.rowOf[code] = r
-			}
+		p := &m.places[i]
+		if p.auth < 0 || pl.q.Unit != "" && p.above[pl.scopeRank] != pl.q.Unit {
+			continue
 		}
+		unit, own := p.rowUnit(level)
+		row, ok := pl.rowIndex[unit]
+		if !ok {
+			// An own row, or a unit the level's list could not foresee:
+			// no dossier is left outside the table.
+			u, _ := pl.reg.current(unit)
+			r := hoso.ReportRow{Unit: unit, Name: u.Name, Level: u.Level, Own: own}
+			if own {
+				r.Name = ownName(u)
+			}
+			row = len(pl.rows)
+			pl.rows = append(pl.rows, r)
+			pl.rowIndex[unit] = row
+		}
+		pl.members = append(pl.members, member{code: code, row: row, auth: p.auth, unassigned: p.unassigned})
 	}
 	return nil
 }
 
-// members returns the codes that count in the report, as a JSON array for
-// json_each.
-func (pl *plan) members() string {
-	codes := make([]string, 0, len(pl.rowOf))
-	for c := range pl.rowOf {
-		codes = append(codes, c)
+// rowUnit is the unit of the row that a code counts in, in a report whose
+// rows are of the level of rank r, and whether that is an own row: its
+// unit at that level; else, in a chain without that level (a commune
+// directly under its province, in a report by district), the unit just
+// below it; else the own row of its authority unit, which is above the
+// level.
+func (p *placement) rowUnit(r int) (string, bool) {
+	if p.above[r] != "" {
+		return p.above[r], false
+	}
+	for k := r + 1; k <= int(p.auth); k++ {
+		if p.above[k] != "" {
+			return p.above[k], false
+		}
+	}
+	return p.authUnit(), true
+}
+
+// unassignedList is memberList for the unassigned members, "" when none.
+func (pl *plan) unassignedList() string {
+	var codes []string
+	for _, m := range pl.members {
+		if m.unassigned {
+			codes = append(codes, m.code)
+		}
+	}
+	if codes == nil {
+		return ""
+	}
+	sort.Strings(codes)
+	b, _ := json.Marshal(codes) // cannot fail: strings only
+	return string(b)
+}
+
+// memberList returns the member codes as a JSON array for json_each.
+func (pl *plan) memberList() string {
+	codes := make([]string, len(pl.members))
+	for i, m := range pl.members {
+		codes[i] = m.code
 	}
 	sort.Strings(codes)
 	b, _ := json.Marshal(codes) // cannot fail: strings only
@@ -251,70 +349,159 @@ const (
 	toOutside   = ` AND to_unit NOT IN (SELECT value FROM json_each(?))`
 )
 
-func (pl *plan) byUnit(ctx context.Context, tx *sql.Tx) ([]hoso.ReportRow, error) {
-	c := make([]counts, len(pl.rows))
-	period := rangeSegments(pl.from, pl.to)
-	m := pl.members()
-	members := []any{m}
-	err := sumSegments(ctx, tx, `SELECT unit, `+flowSums+` FROM flow
-		WHERE grain = ? AND period BETWEEN ? AND ?`+inMembers+` GROUP BY unit`, period, members, 1,
-		func(keys []string, v []int64) {
-			if i, ok := pl.rowOf[keys[0]]; ok {
-				c[i].addFlow(v)
-			}
-		})
-	if err != nil {
-		return nil, err
+// pair is the transfers from one member to another.
+type pair struct {
+	from, to int // indexes in plan.members
+	n        int64
+}
+
+// byCode sums the aggregates of each member code (every transfer that
+// leaves or reaches it counted), and the transfers between members.
+func (pl *plan) byCode(ctx context.Context, tx *sql.Tx) ([]counts, []pair, error) {
+	c := make([]counts, len(pl.members))
+	if len(pl.members) == 0 {
+		return c, nil, nil
 	}
+	index := make(map[string]int, len(pl.members))
+	for i, m := range pl.members {
+		index[m.code] = i
+	}
+	var pairs []pair
+	period := rangeSegments(pl.from, pl.to)
+	m := pl.memberList()
+	members := []any{m}
 	for _, q := range []struct {
 		query string
+		segs  []segment
 		args  []any
 		nkeys int
 		fn    func(keys []string, v []int64)
 	}{
+		{`SELECT unit, ` + flowSums + ` FROM flow WHERE grain = ? AND period BETWEEN ? AND ?` + inMembers + ` GROUP BY unit`,
+			period, members, 1, func(keys []string, v []int64) { c[index[keys[0]]].addFlow(v) }},
 		{`SELECT from_unit, sum(n) FROM transfer WHERE grain = ? AND period BETWEEN ? AND ?` + fromMembers + ` GROUP BY from_unit`,
-			members, 1, func(keys []string, v []int64) { c[pl.rowOf[keys[0]]].out += v[0] }},
+			period, members, 1, func(keys []string, v []int64) { c[index[keys[0]]].out += v[0] }},
 		{`SELECT to_unit, sum(n) FROM transfer INDEXED BY transfer_to WHERE grain = ? AND period BETWEEN ? AND ?` + toMembers + ` GROUP BY to_unit`,
-			members, 1, func(keys []string, v []int64) { c[pl.rowOf[keys[0]]].in += v[0] }},
+			period, members, 1, func(keys []string, v []int64) { c[index[keys[0]]].in += v[0] }},
 		{`SELECT from_unit, to_unit, sum(n) FROM transfer WHERE grain = ? AND period BETWEEN ? AND ?` + fromMembers + toMembers + ` GROUP BY from_unit, to_unit`,
-			[]any{m, m}, 2, func(keys []string, v []int64) {
-				if from, to := pl.rowOf[keys[0]], pl.rowOf[keys[1]]; from == to {
-					c[from].out -= v[0] // inside one row
-					c[to].in -= v[0]
-				}
+			period, []any{m, m}, 2, func(keys []string, v []int64) {
+				pairs = append(pairs, pair{index[keys[0]], index[keys[1]], v[0]})
+			}},
+		{`SELECT unit, sum(open) FROM stock WHERE grain = ? AND period BETWEEN ? AND ?` + inMembers + ` GROUP BY unit`,
+			prefixSegments(pl.from - 1), members, 1, func(keys []string, v []int64) { c[index[keys[0]]].carried += v[0] }},
+		{`SELECT unit, sum(open), sum(paused), sum(overdue) FROM stock WHERE grain = ? AND period BETWEEN ? AND ?` + inMembers + ` GROUP BY unit`,
+			prefixSegments(pl.to), members, 1, func(keys []string, v []int64) {
+				x := &c[index[keys[0]]]
+				x.open += v[0]
+				x.paused += v[1]
+				x.overdue += v[2]
 			}},
 	} {
-		if err := sumSegments(ctx, tx, q.query, period, q.args, q.nkeys, q.fn); err != nil {
-			return nil, err
+		if err := sumSegments(ctx, tx, q.query, q.segs, q.args, q.nkeys, q.fn); err != nil {
+			return nil, nil, err
 		}
 	}
-	err = sumSegments(ctx, tx, `SELECT unit, sum(open) FROM stock
-		WHERE grain = ? AND period BETWEEN ? AND ?`+inMembers+` GROUP BY unit`, prefixSegments(pl.from-1), members, 1,
-		func(keys []string, v []int64) {
-			if i, ok := pl.rowOf[keys[0]]; ok {
-				c[i].carried += v[0]
+	for i := range c {
+		if pl.members[i].unassigned {
+			c[i].unassigned = c[i].intake()
+		}
+	}
+	return c, pairs, nil
+}
+
+// byUnit folds the members' counts into their rows: a transfer between two
+// members of one row is internal to it. Own rows with nothing to count are
+// left out; the others come first, the scope's own desk first (by level,
+// then code), then the units of the level in code order.
+func (pl *plan) byUnit(mc []counts, pairs []pair) []hoso.ReportRow {
+	c := make([]counts, len(pl.rows))
+	for i, m := range pl.members {
+		c[m.row].add(&mc[i])
+	}
+	for _, p := range pairs {
+		from, to := pl.members[p.from], pl.members[p.to]
+		if from.row == to.row {
+			c[from.row].out -= p.n
+			c[to.row].in -= p.n
+			if to.unassigned {
+				c[to.row].unassigned -= p.n
 			}
-		})
-	if err != nil {
-		return nil, err
+		}
 	}
-	err = sumSegments(ctx, tx, `SELECT unit, sum(open), sum(paused), sum(overdue) FROM stock
-		WHERE grain = ? AND period BETWEEN ? AND ?`+inMembers+` GROUP BY unit`, prefixSegments(pl.to), members, 1,
-		func(keys []string, v []int64) {
-			if i, ok := pl.rowOf[keys[0]]; ok {
-				c[i].open += v[0]
-				c[i].paused += v[1]
-				c[i].overdue += v[2]
+	var own, listed []hoso.ReportRow
+	for i := range pl.rows {
+		r := pl.rows[i]
+		c[i].row(&r)
+		switch {
+		case r.Own && !c[i].zero():
+			own = append(own, r)
+		case !r.Own:
+			listed = append(listed, r)
+		}
+	}
+	sort.SliceStable(own, func(i, j int) bool {
+		if a, b := rank(own[i].Level), rank(own[j].Level); a != b {
+			return a < b
+		}
+		return own[i].Unit < own[j].Unit
+	})
+	sort.SliceStable(listed, func(i, j int) bool { return listed[i].Unit < listed[j].Unit })
+	return append(own, listed...)
+}
+
+// levelNames name the Levels entries, as the published reports do.
+var levelNames = [3]string{"Cấp tỉnh", "Cấp huyện", "Cấp xã"}
+
+// levels splits the report by authority level: one entry per level from
+// the scope's own down to the ward, for each level that has a unit inside
+// the scope or anything to count. An entry counts a transfer when the
+// rows do or when it crosses from one level to another, so that every
+// entry balances.
+func (pl *plan) levels(mc []counts, pairs []pair) []hoso.ReportRow {
+	var c [3]counts
+	for i, m := range pl.members {
+		c[m.auth].add(&mc[i])
+	}
+	for _, p := range pairs {
+		from, to := pl.members[p.from], pl.members[p.to]
+		if from.auth == to.auth && (pl.q.By == ByProcedure || from.row == to.row) {
+			c[from.auth].out -= p.n
+			c[to.auth].in -= p.n
+			if to.unassigned {
+				c[to.auth].unassigned -= p.n
 			}
-		})
-	if err != nil {
-		return nil, err
+		}
 	}
-	rows := pl.rows
-	for i := range rows {
-		c[i].row(&rows[i])
+	out := []hoso.ReportRow{}
+	for k := pl.scopeAuth; k < len(c); k++ {
+		if k == pl.scopeAuth || !c[k].zero() || pl.reg.hasLevel(pl.q.Unit, levels[k]) {
+			r := hoso.ReportRow{Name: levelNames[k], Level: levels[k]}
+			c[k].row(&r)
+			out = append(out, r)
+		}
 	}
-	return rows, nil
+	return out
+}
+
+// kindTiers name a unit's own desk after its kind, as published reports
+// do ("Quận Long Biên (cấp quận)"); tiers name it after its level when its
+// kind is not one of them.
+var (
+	kindTiers = map[string]string{
+		"Tỉnh": "cấp tỉnh", "Thành phố Trung ương": "cấp thành phố",
+		"Huyện": "cấp huyện", "Quận": "cấp quận", "Thị xã": "cấp thị xã", "Thành phố": "cấp thành phố",
+		"Phường": "cấp phường", "Xã": "cấp xã", "Thị trấn": "cấp thị trấn", "Đặc khu": "cấp đặc khu",
+	}
+	tiers = map[hoso.Level]string{hoso.LevelProvince: "cấp tỉnh", hoso.LevelDistrict: "cấp huyện", hoso.LevelWard: "cấp xã"}
+)
+
+// ownName names the own row of unit u.
+func ownName(u hoso.Unit) string {
+	tier, ok := kindTiers[u.Kind]
+	if !ok {
+		tier = tiers[u.Level]
+	}
+	return u.Name + " (" + tier + ")"
 }
 
 // byProcedure has one row per procedure with anything to count among the
@@ -328,7 +515,10 @@ func (pl *plan) byProcedure(ctx context.Context, tx *sql.Tx) ([]hoso.ReportRow, 
 		}
 		return c[proc]
 	}
-	m := pl.members()
+	if len(pl.members) == 0 {
+		return nil, nil
+	}
+	m := pl.memberList()
 	members := []any{m}
 	period := rangeSegments(pl.from, pl.to)
 	err := sumSegments(ctx, tx, `SELECT procedure, `+flowSums+` FROM flow_proc
@@ -365,6 +555,27 @@ func (pl *plan) byProcedure(ctx context.Context, tx *sql.Tx) ([]hoso.ReportRow, 
 		})
 	if err != nil {
 		return nil, err
+	}
+	// A procedure's unassigned dossiers: the intake of the unassigned
+	// members, a transfer counted when it comes from outside the members.
+	if u := pl.unassignedList(); u != "" {
+		for _, q := range []struct {
+			query string
+			segs  []segment
+			args  []any
+		}{
+			{`SELECT procedure, sum(received_online) + sum(received_direct) + sum(received_postal) FROM flow_proc
+				WHERE grain = ? AND period BETWEEN ? AND ?` + inMembers + ` GROUP BY procedure`, period, []any{u}},
+			{`SELECT procedure, sum(n) FROM transfer_proc INDEXED BY transfer_proc_to
+				WHERE grain = ? AND period BETWEEN ? AND ?` + toMembers + fromOutside + ` GROUP BY procedure`, period, []any{u, m}},
+			{`SELECT procedure, sum(open) FROM stock_proc
+				WHERE grain = ? AND period BETWEEN ? AND ?` + inMembers + ` GROUP BY procedure`, prefixSegments(pl.from - 1), []any{u}},
+		} {
+			err := sumSegments(ctx, tx, q.query, q.segs, q.args, 1, func(keys []string, v []int64) { get(keys[0]).unassigned += v[0] })
+			if err != nil {
+				return nil, err
+			}
+		}
 	}
 	procs := make([]string, 0, len(c))
 	for proc, v := range c {

@@ -59,6 +59,7 @@ func TestReportMatchesNaive(t *testing.T) {
 		}{
 			{"004", hoso.LevelWard}, {"002", hoso.LevelWard}, {"01", hoso.LevelDistrict},
 			{"01", hoso.LevelWard}, {"", hoso.LevelProvince}, {"004", ""}, {"00127", ""},
+			{"004", hoso.LevelOffice}, {"01", hoso.LevelOffice}, {"", hoso.LevelDistrict}, {"LB-MOTCUA", ""},
 		}
 		for range 4 {
 			s := rapid.SampledFrom(scopes).Draw(rt, "scope")
@@ -202,6 +203,11 @@ func TestReportTransfers(t *testing.T) {
 	if r := rows["00130"]; r.TransferredIn != 1 || r.TransferredOut != 1 || r.Pending != 1 {
 		t.Errorf("00130: %s", fmtRow(r))
 	}
+	// C went up to the district itself: its own row, first.
+	if r := rep.Rows[0]; r.Unit != "004" || !r.Own || r.Name != "Quận Long Biên (cấp quận)" || r.Level != hoso.LevelDistrict ||
+		r.TransferredIn != 1 || r.Pending != 1 {
+		t.Errorf("own row: %s", fmtRow(r))
+	}
 	q.Level = hoso.LevelDistrict
 	rep = checkReport(t, db, events, q)
 	if r := rep.Rows[0]; r.TransferredIn != 0 || r.TransferredOut != 1 || r.Pending != 2 || r.Received != 3 {
@@ -220,10 +226,14 @@ func TestReportTransfers(t *testing.T) {
 	q.By = projections.ByProcedure
 	q.Unit, q.Level = "004", hoso.LevelWard
 	rep = checkReport(t, db, events, q)
-	// By procedure over Long Biên's wards: B left the wards, C went up to
-	// the district, which is not a ward; A stayed inside.
-	if rep.Total.TransferredOut != 2 || rep.Total.TransferredIn != 0 {
+	// By procedure over Long Biên: B left it; C went up to the
+	// district's own desk and A to another ward, both inside.
+	if rep.Total.TransferredOut != 1 || rep.Total.TransferredIn != 0 {
 		t.Errorf("by procedure: %s", fmtRow(rep.Total))
+	}
+	// The levels still see C go from a ward up to the district.
+	if len(rep.Levels) != 2 || rep.Levels[0].TransferredIn != 1 || rep.Levels[1].TransferredOut != 2 {
+		t.Errorf("by procedure, levels: %+v", rep.Levels)
 	}
 }
 
@@ -312,5 +322,163 @@ func TestReportUnitChanges(t *testing.T) {
 	}
 	if rows := report(projections.ReportQuery{Unit: "01", From: "2025-08-01", To: "2025-08-31"}); rows["01"].Pending != 2 {
 		t.Errorf("Hà Nội, August 2025: %s", fmtRow(rows["01"]))
+	}
+}
+
+// TestReportLosesNoDossier: on random histories with transfers between
+// wards, districts, the city and their offices, every report's rows sum to
+// its total, and the total is the report of the same scope at its own
+// level — but for the transfers between rows, which the total counts on
+// both sides. The levels split the total: every field is theirs to the
+// last dossier, transfers too when no row holds two levels.
+func TestReportLosesNoDossier(t *testing.T) {
+	u, _ := registry(t)
+	dir := t.TempDir()
+	n, ownRows := 0, 0
+	rapid.Check(t, func(rt *rapid.T) {
+		ctx := context.Background()
+		events := genHistory(rt)
+		n++
+		db, err := projections.Open(filepath.Join(dir, fmt.Sprintf("p%d.db", n)))
+		if err != nil {
+			rt.Fatal(err)
+		}
+		defer db.Close()
+		if err := projections.NewProjector(db, u).Apply(ctx, toMsgs(rt, events)); err != nil {
+			rt.Fatal(err)
+		}
+		report := func(q projections.ReportQuery) *projections.Report {
+			rep, err := db.Report(ctx, u, q)
+			if err != nil {
+				rt.Fatalf("%+v: %v", q, err)
+			}
+			return rep
+		}
+		scopes := []struct {
+			unit   string
+			levels []hoso.Level
+		}{
+			{"004", []hoso.Level{hoso.LevelWard, hoso.LevelOffice}},
+			{"01", []hoso.Level{hoso.LevelDistrict, hoso.LevelWard, hoso.LevelOffice}},
+			{"", []hoso.Level{hoso.LevelProvince, hoso.LevelDistrict, hoso.LevelWard}},
+			{"00127", []hoso.Level{hoso.LevelOffice}},
+		}
+		s := rapid.SampledFrom(scopes).Draw(rt, "scope")
+		level := rapid.SampledFrom(s.levels).Draw(rt, "level")
+		first := vn(2020, 1, 1, 0, 0)
+		a := first.AddDate(0, 0, rapid.IntRange(0, 150).Draw(rt, "from"))
+		b := a.AddDate(0, 0, rapid.IntRange(0, 150).Draw(rt, "days"))
+		q := projections.ReportQuery{Unit: s.unit, Level: level, From: a.Format(time.DateOnly), To: b.Format(time.DateOnly)}
+		rep := report(q)
+		// The country's own level is the province.
+		whole := report(projections.ReportQuery{Unit: s.unit, From: q.From, To: q.To})
+		var sum hoso.ReportRow
+		sum.Name = rep.Total.Name
+		seenListed := false
+		for i, r := range rep.Rows {
+			sum.Add(&r)
+			if r.Own {
+				ownRows++
+				if seenListed {
+					rt.Fatalf("%+v: own row %s after the level's rows", q, r.Unit)
+				}
+				if r.Unit == s.unit && i != 0 {
+					rt.Fatalf("%+v: the scope's own row is not the first", q)
+				}
+			} else {
+				seenListed = true
+			}
+		}
+		sum.Rates()
+		if !sameRow(sum, rep.Total) {
+			rt.Fatalf("%+v: rows sum to\n%s\ntotal\n%s", q, fmtRow(sum), fmtRow(rep.Total))
+		}
+		// Transfers between rows: in the total's in and out alike.
+		between := rep.Total.TransferredIn - whole.Total.TransferredIn
+		if between < 0 || rep.Total.TransferredOut-whole.Total.TransferredOut != between {
+			rt.Fatalf("%+v: transfers %s against the scope's own level %s", q, fmtRow(rep.Total), fmtRow(whole.Total))
+		}
+		scope := rep.Total
+		scope.TransferredIn, scope.TransferredOut = whole.Total.TransferredIn, whole.Total.TransferredOut
+		scope.Rates()
+		if !sameRow(scope, whole.Total) {
+			rt.Fatalf("%+v: total\n%s\nthe scope at its own level\n%s", q, fmtRow(rep.Total), fmtRow(whole.Total))
+		}
+		// The levels: the same in every report of the scope but for the
+		// transfers, which no row holding two levels counts between them.
+		var lsum hoso.ReportRow
+		lsum.Name = rep.Total.Name
+		for i := range rep.Levels {
+			if !rep.Levels[i].Balanced() {
+				rt.Fatalf("%+v: level %s does not balance", q, rep.Levels[i].Level)
+			}
+			lsum.Add(&rep.Levels[i])
+		}
+		lsum.Rates()
+		oneLevelRows := level == hoso.LevelWard || level == hoso.LevelOffice
+		extra := lsum.TransferredIn - rep.Total.TransferredIn
+		if extra < 0 || lsum.TransferredOut-rep.Total.TransferredOut != extra || oneLevelRows && extra != 0 {
+			rt.Fatalf("%+v: levels transfers %s, total %s", q, fmtRow(lsum), fmtRow(rep.Total))
+		}
+		lsum.TransferredIn, lsum.TransferredOut = rep.Total.TransferredIn, rep.Total.TransferredOut
+		lsum.Rates()
+		if !sameRow(lsum, rep.Total) {
+			rt.Fatalf("%+v: levels sum to\n%s\ntotal\n%s", q, fmtRow(lsum), fmtRow(rep.Total))
+		}
+	})
+	if ownRows == 0 {
+		t.Fatal("no report had an own row: the histories do not test them")
+	}
+}
+
+// TestReportDistrictByLevel is the district's published split: its own
+// desk (cấp quận) apart from its wards (cấp phường), in a table that loses
+// no dossier.
+func TestReportDistrictByLevel(t *testing.T) {
+	u, _ := registry(t)
+	db, _ := openDB(t)
+	at := vn(2020, 5, 4, 9, 0)
+	due := vn(2020, 5, 29, 17, 0)
+	events := concat(
+		// At the district's own desk, one resolved on time, one at its
+		// one-stop office, open.
+		newDossier(t, "Q1", "004", "1.001776", hoso.ChannelOnline, at, due).resolve(due),
+		newDossier(t, "Q2", "LB-MOTCUA", "1.001776", hoso.ChannelDirect, at, due),
+		// At a ward, one resolved late, one sent to Hoàn Kiếm.
+		newDossier(t, "P1", "00127", "1.003003", hoso.ChannelDirect, at, due).resolve(due.AddDate(0, 0, 1)),
+		newDossier(t, "P2", "00130", "1.003003", hoso.ChannelPostal, at, due).transfer(at.Add(time.Hour), "00037"),
+	)
+	if err := projections.NewProjector(db, u).Apply(context.Background(), toMsgs(t, events)); err != nil {
+		t.Fatal(err)
+	}
+	q := projections.ReportQuery{Unit: "004", Level: hoso.LevelWard, From: "2020-05-01", To: "2020-05-31"}
+	rep := checkReport(t, db, events, q)
+	own := rep.Rows[0]
+	if !own.Own || own.Unit != "004" || own.Name != "Quận Long Biên (cấp quận)" || own.Received != 2 || own.Resolved != 1 || own.Pending != 1 {
+		t.Errorf("own row %s", fmtRow(own))
+	}
+	wards := u.Descendants("004", hoso.LevelWard, vn(2020, 5, 31, 12, 0))
+	if len(rep.Rows) != 1+len(wards) || rep.Rows[1].Own {
+		t.Errorf("%d rows, want the own row and %d wards", len(rep.Rows), len(wards))
+	}
+	if len(rep.Levels) != 2 || rep.Levels[0].Level != hoso.LevelDistrict || rep.Levels[0].Name != "Cấp huyện" ||
+		rep.Levels[0].Received != 2 || *rep.Levels[0].OnTimeRate != 1 ||
+		rep.Levels[1].Level != hoso.LevelWard || rep.Levels[1].Received != 2 || *rep.Levels[1].OnTimeRate != 0 || rep.Levels[1].TransferredOut != 1 {
+		t.Errorf("levels %+v", rep.Levels)
+	}
+	q.Level = hoso.LevelDistrict
+	district := checkReport(t, db, events, q)
+	row := district.Rows[0]
+	row.Unit, row.Name, row.Level = "", rep.Total.Name, ""
+	if !sameRow(district.Total, rep.Total) || !sameRow(row, rep.Total) {
+		t.Errorf("ward-level total\n%s\ndistrict-level\n%s", fmtRow(rep.Total), fmtRow(district.Total))
+	}
+	if len(district.Levels) != 2 || !sameRow(district.Levels[0], rep.Levels[0]) || !sameRow(district.Levels[1], rep.Levels[1]) {
+		t.Errorf("district-level levels %+v", district.Levels)
+	}
+	// By procedure: the same split.
+	q.By = projections.ByProcedure
+	if byProc := checkReport(t, db, events, q); len(byProc.Levels) != 2 || !sameRow(byProc.Levels[0], rep.Levels[0]) {
+		t.Errorf("by procedure, levels %+v", byProc.Levels)
 	}
 }

@@ -9,9 +9,9 @@ import (
 	"github.com/hoso-ledger/hoso"
 )
 
-// A report maps every unit code the aggregates know (units_seen) to the
-// unit of its level that contains it, as the registry stood on the
-// report's last day. Resolving thousands of codes through the registry is
+// A report maps every unit code the aggregates know (units_seen) to where
+// it stands on the report's last day: the chain of units that contains it
+// and its authority level (placement). Resolving thousands of codes through the registry is
 // most of a small report's work, and the answer changes only with the
 // registry, the day and units_seen, which only grows: so each DB keeps the
 // mapping per (registry, day), with every level's answer, and makes it
@@ -29,10 +29,9 @@ type unitMapKey struct {
 type unitMap struct {
 	gen  uint64 // the file generation (DB.gen) it was made from
 	seen int    // and the number of rows of units_seen
-	// codes are units_seen; above[i][rank(level)] is the code of the unit
-	// of level that contains codes[i], "" when there is none.
-	codes []string
-	above [][4]string
+	// codes are units_seen; places[i] is where codes[i] stands.
+	codes  []string
+	places []placement
 }
 
 type unitMaps struct {
@@ -66,14 +65,8 @@ func (db *DB) unitMap(ctx context.Context, tx *sql.Tx, reg *resolver) (*unitMap,
 		if err := rows.Scan(&code); err != nil {
 			return nil, fmt.Errorf("report: %w", err)
 		}
-		var above [4]string
-		for i, level := range levels {
-			if a, ok := reg.ancestor(code, level); ok {
-				above[i] = a
-			}
-		}
 		m.codes = append(m.codes, code)
-		m.above = append(m.above, above)
+		m.places = append(m.places, reg.place(code))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("report: %w", err)

@@ -56,20 +56,75 @@ func (r *resolver) lastBefore(code string) (hoso.Unit, bool) {
 	return hoso.Unit{}, false
 }
 
-// ancestor is the code of the unit at level that contains code (itself
-// when it is of that level), following parents as they stood on the day.
-func (r *resolver) ancestor(code string, level hoso.Level) (string, bool) {
-	u, ok := r.version(code)
-	for depth := 0; ok && depth < 16; depth++ {
-		if u.Level == level {
-			return u.Code, true
+// placement is where the dossiers counted under one unit code stand on
+// the resolver's day.
+type placement struct {
+	// above[rank(l)] is the unit of level l in the chain of parents of
+	// the code's unit on the day (the unit itself at its own level), ""
+	// where the chain has none.
+	above [4]string
+	// auth is the rank of the dossiers' authority level: the level of
+	// their unit, or of the unit an office is attached to; -1 when the
+	// registry cannot place the code.
+	auth int8
+	// unassigned: the code's unit does not exist on the day and nothing
+	// says which unit took its dossiers over, so they stand with the
+	// nearest unit up its last parents that does.
+	unassigned bool
+}
+
+// authUnit is the code of the dossiers' authority unit.
+func (p *placement) authUnit() string { return p.above[p.auth] }
+
+// place places code on the day: its unit then, or the unit that holds
+// its dossiers then (effective).
+func (r *resolver) place(code string) placement {
+	p := placement{auth: -1}
+	eff, assigned, ok := r.effective(code)
+	if !ok {
+		return p
+	}
+	u, ok := r.current(eff)
+	// Levels go up along a chain (the registry checks it): 4 steps at most.
+	for depth := 0; ok && depth < 8; depth++ {
+		if k := rank(u.Level); k >= 0 && p.above[k] == "" {
+			p.above[k] = u.Code
 		}
 		if u.Parent == "" {
-			return "", false
+			break
 		}
-		u, ok = r.version(u.Parent)
+		u, ok = r.current(u.Parent)
 	}
-	return "", false
+	for k := rank(hoso.LevelWard); k >= 0; k-- {
+		if p.above[k] != "" {
+			p.auth = int8(k)
+			break
+		}
+	}
+	p.unassigned = !assigned
+	return p
+}
+
+// effective is the code of the unit that holds code's dossiers on the day,
+// and whether it is known to hold them: code itself when it exists then;
+// otherwise the nearest unit up its last parents that exists then, not
+// known to (assigned false).
+func (r *resolver) effective(code string) (eff string, assigned, ok bool) {
+	if _, ok := r.current(code); ok {
+		return code, true, true
+	}
+	c := code
+	for depth := 0; depth < 8; depth++ {
+		v, ok := r.lastBefore(c)
+		if !ok || v.Parent == "" {
+			break
+		}
+		if _, ok := r.current(v.Parent); ok {
+			return v.Parent, false, true
+		}
+		c = v.Parent
+	}
+	return "", false, false
 }
 
 // descendants are the units of level inside code's subtree ("" is the
@@ -79,7 +134,7 @@ func (r *resolver) descendants(code string, level hoso.Level) []hoso.Unit {
 }
 
 // levels are the report levels, from the top; office is an operator's own
-// desks.
+// desks. The first three are also the authority levels.
 var levels = []hoso.Level{hoso.LevelProvince, hoso.LevelDistrict, hoso.LevelWard, hoso.LevelOffice}
 
 func rank(l hoso.Level) int {
@@ -110,6 +165,45 @@ func (r *resolver) within(code, root string) bool {
 			return false
 		}
 		u, ok = r.version(u.Parent)
+	}
+	return false
+}
+
+// wardsUnderProvinces are the wards directly under a province (from the
+// 2025 reform, every commune) inside code's subtree ("" is the whole
+// country), on the day.
+func (r *resolver) wardsUnderProvinces(code string) []hoso.Unit {
+	provinces := []string{code}
+	if code == "" {
+		provinces = provinces[:0]
+		for _, p := range r.units.Children("", r.t) {
+			provinces = append(provinces, p.Code)
+		}
+	} else if u, ok := r.current(code); !ok || u.Level != hoso.LevelProvince {
+		return nil
+	}
+	var out []hoso.Unit
+	for _, p := range provinces {
+		for _, c := range r.units.Children(p, r.t) {
+			if c.Level == hoso.LevelWard {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// hasLevel reports whether code's subtree ("" is the whole country) holds
+// a unit of level on the day, going down only through higher levels.
+func (r *resolver) hasLevel(code string, level hoso.Level) bool {
+	want := rank(level)
+	for _, c := range r.units.Children(code, r.t) {
+		switch k := rank(c.Level); {
+		case c.Level == level:
+			return true
+		case k < want && r.hasLevel(c.Code, level):
+			return true
+		}
 	}
 	return false
 }

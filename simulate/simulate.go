@@ -1,11 +1,13 @@
 package simulate
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,6 +108,7 @@ type Generator struct {
 	open   map[string]*hoso.Dossier // dossiers with events still to come, or open
 	left   map[string]int           // events still queued, per dossier
 	counts map[string]*Counts       // by row unit
+	own    []hoso.Unit              // units above the level with a row
 	sum    Summary
 }
 
@@ -201,6 +204,14 @@ func (g *Generator) Run(ctx context.Context, emit func(*hoso.Event) error) (*Sum
 			c.Pending++
 		}
 	}
+	slices.SortFunc(g.own, func(a, b hoso.Unit) int {
+		return cmp.Or(cmp.Compare(levelRank[a.Level], levelRank[b.Level]), strings.Compare(a.Code, b.Code))
+	})
+	var own []SummaryRow
+	for _, u := range g.own {
+		own = append(own, SummaryRow{Unit: u.Code, Name: u.Name, Own: true})
+	}
+	g.sum.Rows = append(own, g.sum.Rows...)
 	for i := range g.sum.Rows {
 		g.sum.Rows[i].Counts = *g.counts[g.sum.Rows[i].Unit]
 		g.sum.Total.add(&g.sum.Rows[i].Counts)
@@ -286,8 +297,12 @@ func (g *Generator) account(e *hoso.Event) error {
 	return nil
 }
 
+// levelRank orders the levels from the top.
+var levelRank = map[hoso.Level]int{hoso.LevelProvince: 0, hoso.LevelDistrict: 1, hoso.LevelWard: 2, hoso.LevelOffice: 3}
+
 // row is the counts of the summary row that unit code falls in, as the
-// hierarchy stands on the period's last day; nil when outside every row.
+// hierarchy stands on the period's last day: its ancestor of the level, or
+// its own row when it is above the level; nil when outside every row.
 func (g *Generator) row(code string) *Counts {
 	if c, ok := g.counts[code]; ok {
 		return c
@@ -296,6 +311,11 @@ func (g *Generator) row(code string) *Counts {
 		if a.Level == g.cfg.Level {
 			return g.counts[a.Code]
 		}
+	}
+	if u, ok := g.units.At(code, g.report); ok && levelRank[u.Level] < levelRank[g.cfg.Level] {
+		g.own = append(g.own, u)
+		g.counts[code] = &Counts{}
+		return g.counts[code]
 	}
 	return nil
 }

@@ -40,10 +40,12 @@ func (c *Counts) add(o *Counts) {
 	c.Pending += o.Pending
 }
 
-// SummaryRow is one unit of the summary's level.
+// SummaryRow is one unit of the summary's level, or the own row of a unit
+// above it.
 type SummaryRow struct {
 	Unit string `json:"unit"`
 	Name string `json:"name"`
+	Own  bool   `json:"own,omitempty"`
 	Counts
 }
 
@@ -51,7 +53,8 @@ type SummaryRow struct {
 // the unit that owned it when the event happened (the receiving unit for
 // received), taken up to the summary's level with the hierarchy of the
 // period's last day, as a report over the same period counts it. Dossiers
-// owned above that level are in no row; Total sums the rows.
+// owned above that level are in the own row of their unit, before the
+// level's rows (by level, then code) as in a report; Total sums the rows.
 type Summary struct {
 	Unit      string       `json:"unit"`
 	Level     hoso.Level   `json:"level"`
