@@ -261,13 +261,39 @@ func naiveLevelRank(l hoso.Level) int {
 }
 
 // naiveEffective is the unit that holds code's dossiers on asOf, by the
-// rules of docs/read-model.md: the code's unit then; else the nearest
-// unit up its last parents that exists then (unassigned).
+// rules of docs/read-model.md: the code's unit then; from the reform on,
+// the one commune the mapping names (the one of several that took the
+// whole population); else, unassigned, the nearest unit up its last
+// parents that exists then, or the one province holding every successor
+// of its wards.
 func naiveEffective(u *hoso.Units, code string, asOf time.Time) (string, bool, bool) {
 	if _, ok := u.At(code, asOf); ok {
 		return code, true, true
 	}
 	date := asOf.Format(time.DateOnly)
+	reformed := date >= hoso.ReformDate
+	if reformed {
+		targets := map[string]bool{}
+		var whole []string
+		for _, s := range u.Successors(code) {
+			targets[s.Code] = true
+			if strings.HasSuffix(s.Note, "toàn bộ dân số") {
+				whole = append(whole, s.Code)
+			}
+		}
+		pick := ""
+		switch {
+		case len(targets) == 1:
+			for c := range targets {
+				pick = c
+			}
+		case len(whole) == 1:
+			pick = whole[0]
+		}
+		if _, ok := u.At(pick, asOf); ok && pick != "" {
+			return pick, true, true
+		}
+	}
 	last := func(c string) (hoso.Unit, bool) {
 		h := u.History(c)
 		for i := len(h) - 1; i >= 0; i-- {
@@ -287,6 +313,35 @@ func naiveEffective(u *hoso.Units, code string, asOf time.Time) (string, bool, b
 			return v.Parent, false, true
 		}
 		c = v.Parent
+	}
+	if !reformed {
+		return "", false, false
+	}
+	// The wards the unit had on its last day, and where they went.
+	v, ok := last(code)
+	if !ok {
+		return "", false, false
+	}
+	wards := []string{code}
+	if v.Level != hoso.LevelWard {
+		end, _ := time.ParseInLocation(time.DateOnly, v.ValidTo, hoso.VietnamZone)
+		wards = nil
+		for _, w := range u.Descendants(code, hoso.LevelWard, end.Add(-12*time.Hour)) {
+			wards = append(wards, w.Code)
+		}
+	}
+	provinces := map[string]bool{}
+	for _, w := range wards {
+		for _, s := range u.Successors(w) {
+			if p := u.Province(s.Code, asOf); p != "" {
+				provinces[p] = true
+			}
+		}
+	}
+	if len(provinces) == 1 {
+		for p := range provinces {
+			return p, false, true
+		}
 	}
 	return "", false, false
 }

@@ -482,3 +482,74 @@ func TestReportDistrictByLevel(t *testing.T) {
 		t.Errorf("by procedure, levels %+v", byProc.Levels)
 	}
 }
+
+// TestReportReform: after July 2025 a province's communes are the level
+// below it, and every dossier still open across the reform is in a row:
+// the mapping's commune where it names one, else the nearest unit that
+// still exists, counted as unassigned there.
+func TestReportReform(t *testing.T) {
+	u, _ := registry(t)
+	at := vn(2025, 6, 2, 9, 0)
+	due := vn(2025, 9, 30, 17, 0)
+	aug := projections.ReportQuery{Unit: "01", Level: hoso.LevelWard, From: "2025-08-01", To: "2025-08-31"}
+	type want struct {
+		row        string // the row's unit
+		own        bool
+		level      hoso.Level // of the levels entry
+		unassigned int64
+	}
+	tests := []struct {
+		name string
+		unit string // where the dossier was received in June 2025
+		q    projections.ReportQuery
+		want want
+	}{
+		{"a district's dossier goes to the province's own row", "004", aug, want{"01", true, hoso.LevelProvince, 1}},
+		{"an office of a district likewise", "LB-MOTCUA", aug, want{"01", true, hoso.LevelProvince, 1}},
+		{"a ward merged whole goes to its commune", "00001", aug, want{"00097", false, hoso.LevelWard, 0}},
+		{"a ward split, its whole population to one commune, goes to that commune", "00139", aug, want{"00118", false, hoso.LevelWard, 0}},
+		{"a ward split between communes stays with its last parent's successor, unassigned", "00130", aug, want{"01", true, hoso.LevelProvince, 1}},
+		{"a reused code counts for the unit that holds it", "00127", aug, want{"00127", false, hoso.LevelWard, 0}},
+		{"a province gone at the reform: the province that took in its wards", "024",
+			projections.ReportQuery{Unit: "08", Level: hoso.LevelWard, From: "2025-08-01", To: "2025-08-31"}, want{"08", true, hoso.LevelProvince, 1}},
+		{"a report by district after the reform: the communes stand in its place", "00001",
+			projections.ReportQuery{Unit: "01", Level: hoso.LevelDistrict, From: "2025-08-01", To: "2025-08-31"}, want{"00097", false, hoso.LevelWard, 0}},
+		{"before the reform, a ward merged in January 2025: the district's own row", "00142",
+			projections.ReportQuery{Unit: "004", Level: hoso.LevelWard, From: "2025-02-01", To: "2025-02-28"}, want{"004", true, hoso.LevelDistrict, 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db, _ := openDB(t)
+			recv := at
+			if tc.unit == "00142" {
+				recv = vn(2024, 11, 4, 9, 0)
+			}
+			events := newDossier(t, "R1", tc.unit, "1.001776", hoso.ChannelDirect, recv, due).events
+			if err := projections.NewProjector(db, u).Apply(context.Background(), toMsgs(t, events)); err != nil {
+				t.Fatal(err)
+			}
+			rep := checkReport(t, db, events, tc.q)
+			var got []hoso.ReportRow
+			for _, r := range rep.Rows {
+				if r.CarriedOver != 0 {
+					got = append(got, r)
+				}
+			}
+			if len(got) != 1 || got[0].Unit != tc.want.row || got[0].Own != tc.want.own || got[0].Unassigned != tc.want.unassigned || got[0].Pending != 1 {
+				t.Fatalf("rows holding the dossier %+v, want %+v", got, tc.want)
+			}
+			if rep.Total.Pending != 1 || rep.Total.Unassigned != tc.want.unassigned {
+				t.Errorf("total %s", fmtRow(rep.Total))
+			}
+			for _, l := range rep.Levels {
+				if (l.Pending == 1) != (l.Level == tc.want.level) {
+					t.Errorf("levels %+v, want the dossier at %s", rep.Levels, tc.want.level)
+				}
+			}
+			// The communes are the level below the province: no district entry.
+			if tc.q.From >= hoso.ReformDate && (len(rep.Levels) != 2 || rep.Levels[1].Level != hoso.LevelWard) {
+				t.Errorf("levels after the reform %+v", rep.Levels)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"strings"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
@@ -107,12 +108,100 @@ func (r *resolver) place(code string) placement {
 
 // effective is the code of the unit that holds code's dossiers on the day,
 // and whether it is known to hold them: code itself when it exists then;
-// otherwise the nearest unit up its last parents that exists then, not
-// known to (assigned false).
+// from the 2025 reform on, the commune the mapping sends the old ward to,
+// when it names one (successor); otherwise, not known to (assigned false),
+// the nearest unit up its last parents that exists then, or the province
+// that took in every successor of the unit's wards.
 func (r *resolver) effective(code string) (eff string, assigned, ok bool) {
 	if _, ok := r.current(code); ok {
 		return code, true, true
 	}
+	if r.day >= reformDay {
+		if s := r.successor(code); s != "" {
+			if _, ok := r.current(s); ok {
+				return s, true, true
+			}
+		}
+	}
+	if p, ok := r.lastParent(code); ok {
+		return p, false, true
+	}
+	if p := r.successorProvince(code); p != "" {
+		return p, false, true
+	}
+	return "", false, false
+}
+
+// reformDay is the day of hoso.ReformDate.
+var reformDay, _ = parseDate("reform", hoso.ReformDate)
+
+// successor is the commune the 2025 mapping sends old ward code's dossiers
+// to: its one commune, or, of several ("Nhập một phần"), the one that took
+// its whole population ("… toàn bộ dân số"); "" when the mapping does not
+// say.
+func (r *resolver) successor(code string) string {
+	succ := r.units.Successors(code)
+	one, whole := "", ""
+	for i, s := range succ {
+		if i == 0 {
+			one = s.Code
+		} else if s.Code != one {
+			one = "-"
+		}
+		if strings.Contains(s.Note, "toàn bộ dân số") {
+			if whole != "" && whole != s.Code {
+				return ""
+			}
+			whole = s.Code
+		}
+	}
+	if one != "-" {
+		return one
+	}
+	return whole
+}
+
+// successorProvince is, from the reform on, the one province on the day
+// that holds every commune the wards of code's last version (code itself
+// for a ward) went into, wholly or in part; "" when none or several.
+func (r *resolver) successorProvince(code string) string {
+	if r.day < reformDay {
+		return ""
+	}
+	v, ok := r.lastBefore(code)
+	if !ok {
+		return ""
+	}
+	wards := []string{code}
+	if v.Level != hoso.LevelWard {
+		last, err := parseDate("valid_to", v.ValidTo)
+		if err != nil {
+			return ""
+		}
+		wards = wards[:0]
+		for _, w := range r.units.Descendants(code, hoso.LevelWard, noonOf(last-1)) {
+			wards = append(wards, w.Code)
+		}
+	}
+	province := ""
+	for _, w := range wards {
+		for _, s := range r.units.Successors(w) {
+			p := r.units.Province(s.Code, r.t)
+			if p == "" {
+				continue
+			}
+			if province != "" && p != province {
+				return ""
+			}
+			province = p
+		}
+	}
+	return province
+}
+
+// lastParent is the nearest unit up the last parents of code (each taken
+// as its last version before the day) that exists on the day.
+func (r *resolver) lastParent(code string) (string, bool) {
 	c := code
 	for depth := 0; depth < 8; depth++ {
 		v, ok := r.lastBefore(c)
@@ -120,11 +209,11 @@ func (r *resolver) effective(code string) (eff string, assigned, ok bool) {
 			break
 		}
 		if _, ok := r.current(v.Parent); ok {
-			return v.Parent, false, true
+			return v.Parent, true
 		}
 		c = v.Parent
 	}
-	return "", false, false
+	return "", false
 }
 
 // descendants are the units of level inside code's subtree ("" is the
