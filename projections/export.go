@@ -68,9 +68,25 @@ func viDate(iso string) string {
 	return iso[8:10] + "/" + iso[5:7] + "/" + iso[0:4]
 }
 
+// subtotals are the rows per authority level ("Cấp tỉnh", "Cấp huyện",
+// "Cấp xã") that the form carries before its total: the report's Levels,
+// when there are several.
+func (rep *Report) subtotals() []*hoso.ReportRow {
+	if len(rep.Levels) < 2 {
+		return nil
+	}
+	out := make([]*hoso.ReportRow, len(rep.Levels))
+	for i := range rep.Levels {
+		out[i] = &rep.Levels[i]
+	}
+	return out
+}
+
 // CSV writes the form as one header row of numbered Vietnamese column
-// names, one row per unit (or procedure) and the totals row "Tổng cộng",
-// followed by a code column so that a program can join on it.
+// names, one row per unit (or procedure), the own rows of the units above
+// the level first, a subtotal row per authority level when there are
+// several, and the totals row "Tổng cộng", followed by a code column so
+// that a program can join on it (the level's name on a subtotal row).
 func (rep *Report) CSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	header := []string{"(1) STT", "(2) " + rep.rowLabel()}
@@ -94,6 +110,11 @@ func (rep *Report) CSV(w io.Writer) error {
 			return err
 		}
 	}
+	for _, l := range rep.subtotals() {
+		if err := line("", l.Name, string(l.Level), l); err != nil {
+			return err
+		}
+	}
 	if err := line("", totalName, "", &rep.Total); err != nil {
 		return err
 	}
@@ -102,8 +123,8 @@ func (rep *Report) CSV(w io.Writer) error {
 }
 
 // XLSX writes the form as a workbook: the form's number, title, period and
-// reporting unit, the grouped and numbered headers, the rows and the
-// totals row.
+// reporting unit, the grouped and numbered headers, the rows (own rows
+// first), the subtotal rows per authority level and the totals row.
 func (rep *Report) XLSX(w io.Writer) error {
 	f := excelize.NewFile()
 	defer f.Close()
@@ -185,6 +206,10 @@ func (rep *Report) XLSX(w io.Writer) error {
 	for i := range rep.Rows {
 		put(i+1, rep.Rows[i].Name, &rep.Rows[i])
 	}
+	subtotalRow := row
+	for _, l := range rep.subtotals() {
+		put("", l.Name, l)
+	}
 	totalRow := row
 	put("", totalName, &rep.Total)
 
@@ -215,7 +240,7 @@ func (rep *Report) XLSX(w io.Writer) error {
 		f.SetCellStyle(sheet, "A1", last+"3", title),
 		f.SetCellStyle(sheet, cell(1, h1), cell(ncols, hn), header),
 		f.SetCellStyle(sheet, cell(1, hn+1), cell(ncols, totalRow), body),
-		f.SetCellStyle(sheet, cell(1, totalRow), cell(ncols, totalRow), bold),
+		f.SetCellStyle(sheet, cell(1, subtotalRow), cell(ncols, totalRow), bold),
 		f.SetRowHeight(sheet, 2, 36),
 		f.SetRowHeight(sheet, h3, 48),
 		f.SetColWidth(sheet, "A", "A", 6),
@@ -258,6 +283,9 @@ func (rep *Report) Text(w io.Writer) error {
 	}
 	for i := range rep.Rows {
 		line(rowKey(&rep.Rows[i]), rep.Rows[i].Name, &rep.Rows[i])
+	}
+	for _, l := range rep.subtotals() {
+		line(string(l.Level), l.Name, l)
 	}
 	line("", totalName, &rep.Total)
 	return tw.Flush()

@@ -5,7 +5,11 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -229,8 +233,9 @@ func TestReportCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != len(rep.Rows)+2 {
-		t.Fatalf("%d records for %d rows", len(recs), len(rep.Rows))
+	// The header, the rows, a subtotal per level (district, ward), the total.
+	if len(rep.Levels) != 2 || len(recs) != 1+len(rep.Rows)+2+1 {
+		t.Fatalf("%d records for %d rows and %d levels", len(recs), len(rep.Rows), len(rep.Levels))
 	}
 	h := recs[0]
 	if h[0] != "(1) STT" || h[2] != "(3) Tổng số hồ sơ nhận giải quyết" || h[12] != "(13) Quá hạn" || h[len(h)-1] != "Mã" {
@@ -326,4 +331,103 @@ func TestSeenUnits(t *testing.T) {
 			t.Errorf("SeenUnits(%q) = %v, want %s", tc.unit, got, tc.want)
 		}
 	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -run %s -update to write it)", err, t.Name())
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test -run %s -update rewrites it):\n%s", path, t.Name(), got)
+	}
+}
+
+// TestReportLevelsExports: the ward-level report of quận Long Biên as CSV
+// and as the official form, with the district's own row first and the
+// subtotals "Cấp huyện" and "Cấp xã" before the total.
+func TestReportLevelsExports(t *testing.T) {
+	db, _ := levelFixture(t)
+	u, _ := registry(t)
+	rep, err := db.Report(context.Background(), u, projections.ReportQuery{Unit: "004", Level: hoso.LevelWard, From: "2020-05-01", To: "2020-05-31"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := rep.CSV(&buf); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report-004-ward.csv", buf.Bytes())
+	buf.Reset()
+	if err := rep.XLSX(&buf); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report-004-ward.xlsx.txt", sheetText(t, buf.Bytes()))
+	// A report by district of the same scope: one row, the same split.
+	rep, err = db.Report(context.Background(), u, projections.ReportQuery{Unit: "004", From: "2020-05-01", To: "2020-05-31"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf.Reset()
+	if err := rep.CSV(&buf); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report-004.csv", buf.Bytes())
+}
+
+// sheetText renders a workbook's first sheet as text: its merged ranges,
+// then each row's cells (bold ones starred), tab-separated.
+func sheetText(t *testing.T, data []byte) []byte {
+	t.Helper()
+	f, err := excelize.OpenReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sheet := f.GetSheetName(0)
+	var out bytes.Buffer
+	fmt.Fprintf(&out, "sheet %s\n", sheet)
+	merged, err := f.GetMergeCells(sheet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ranges []string
+	for _, m := range merged {
+		ranges = append(ranges, m.GetStartAxis()+":"+m.GetEndAxis())
+	}
+	sort.Strings(ranges)
+	fmt.Fprintf(&out, "merged %s\n", strings.Join(ranges, " "))
+	rows, err := f.GetRows(sheet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rows {
+		cells := make([]string, len(r))
+		for j, v := range r {
+			name, _ := excelize.CoordinatesToCellName(j+1, i+1)
+			id, err := f.GetCellStyle(sheet, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st, err := f.GetStyle(id); err == nil && st.Font != nil && st.Font.Bold && v != "" {
+				v = "*" + v
+			}
+			cells[j] = v
+		}
+		fmt.Fprintf(&out, "%d\t%s\n", i+1, strings.Join(cells, "\t"))
+	}
+	return out.Bytes()
 }

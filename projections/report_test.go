@@ -436,21 +436,7 @@ func TestReportLosesNoDossier(t *testing.T) {
 // no dossier.
 func TestReportDistrictByLevel(t *testing.T) {
 	u, _ := registry(t)
-	db, _ := openDB(t)
-	at := vn(2020, 5, 4, 9, 0)
-	due := vn(2020, 5, 29, 17, 0)
-	events := concat(
-		// At the district's own desk, one resolved on time, one at its
-		// one-stop office, open.
-		newDossier(t, "Q1", "004", "1.001776", hoso.ChannelOnline, at, due).resolve(due),
-		newDossier(t, "Q2", "LB-MOTCUA", "1.001776", hoso.ChannelDirect, at, due),
-		// At a ward, one resolved late, one sent to Hoàn Kiếm.
-		newDossier(t, "P1", "00127", "1.003003", hoso.ChannelDirect, at, due).resolve(due.AddDate(0, 0, 1)),
-		newDossier(t, "P2", "00130", "1.003003", hoso.ChannelPostal, at, due).transfer(at.Add(time.Hour), "00037"),
-	)
-	if err := projections.NewProjector(db, u).Apply(context.Background(), toMsgs(t, events)); err != nil {
-		t.Fatal(err)
-	}
+	db, events := levelFixture(t)
 	q := projections.ReportQuery{Unit: "004", Level: hoso.LevelWard, From: "2020-05-01", To: "2020-05-31"}
 	rep := checkReport(t, db, events, q)
 	own := rep.Rows[0]
@@ -552,4 +538,27 @@ func TestReportReform(t *testing.T) {
 			}
 		})
 	}
+}
+
+// levelFixture projects, for May 2020 in quận Long Biên, dossiers at the
+// district's own desk and office and at two wards (one sent to Hoàn Kiếm).
+func levelFixture(t *testing.T) (*projections.DB, []*hoso.Event) {
+	t.Helper()
+	u, _ := registry(t)
+	db, _ := openDB(t)
+	at := vn(2020, 5, 4, 9, 0)
+	due := vn(2020, 5, 29, 17, 0)
+	events := concat(
+		// At the district's own desk, one resolved on time, one at its
+		// one-stop office, open.
+		newDossier(t, "Q1", "004", "1.001776", hoso.ChannelOnline, at, due).resolve(due),
+		newDossier(t, "Q2", "LB-MOTCUA", "1.001776", hoso.ChannelDirect, at, due),
+		// At a ward, one resolved late, one sent to Hoàn Kiếm.
+		newDossier(t, "P1", "00127", "1.003003", hoso.ChannelDirect, at, due).resolve(due.AddDate(0, 0, 1)),
+		newDossier(t, "P2", "00130", "1.003003", hoso.ChannelPostal, at, due).transfer(at.Add(time.Hour), "00037"),
+	)
+	if err := projections.NewProjector(db, u).Apply(context.Background(), toMsgs(t, events)); err != nil {
+		t.Fatal(err)
+	}
+	return db, events
 }
