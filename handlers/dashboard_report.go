@@ -40,11 +40,16 @@ type reportPage struct {
 	Crumbs    []link
 	Rows      []hoso.ReportRow
 	Total     hoso.ReportRow
+	// Split is the total by authority level; HasOwn: some rows are
+	// the own desks of units above the level.
+	Split     []hoso.ReportRow
+	HasOwn    bool
 	AsOfSeq   uint64
 	CSV, XLSX string
 	UnitPage  string // the scope's drill-down, "" for the whole country
-	// NoRows: the scope has no unit of the level; Quiet: no dossier in the
-	// period. Latest links to the last year that had some.
+	// NoRows: the scope has no unit of the level (own rows may still
+	// hold dossiers); Quiet: no dossier in the period. Latest links to the
+	// last year that had some.
 	NoRows, Quiet bool
 	Latest        *link
 }
@@ -115,7 +120,8 @@ func (d *dashboard) handleReport(w http.ResponseWriter, r *http.Request) {
 	page := reportPage{
 		Title: "Báo cáo " + rep.Name, Scope: rep.Name, Unit: unit, Level: rep.Level,
 		LevelName: levelNames[rep.Level], From: rep.From, To: rep.To, Default: chosen,
-		Rows: rep.Rows, Total: rep.Total, AsOfSeq: rep.AsOfSeq,
+		Rows: rep.Rows, Total: rep.Total, Split: rep.Levels, AsOfSeq: rep.AsOfSeq,
+		HasOwn: slices.ContainsFunc(rep.Rows, func(r hoso.ReportRow) bool { return r.Own }),
 		Units:  d.unitOptions(unit, asOf),
 		Levels: levelOptions(rep.Level),
 		Quick:  quickPeriods(unit, p["level"], today, rep.From, rep.To),

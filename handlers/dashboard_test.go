@@ -35,6 +35,13 @@ func (h eventHistory) LoadDossier(_ context.Context, code string) ([]*hoso.Event
 //	       and D8 overdue; D4 paused.
 func dashboardServer(t testing.TB, pageSize int) *httptest.Server {
 	t.Helper()
+	return dashboardServerWith(t, pageSize)
+}
+
+// dashboardServerWith is dashboardServer with more events after the
+// fixture's.
+func dashboardServerWith(t testing.TB, pageSize int, more ...*hoso.Event) *httptest.Server {
+	t.Helper()
 	units, err := hoso.LoadUnits()
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +68,7 @@ func dashboardServer(t testing.TB, pageSize int) *httptest.Server {
 		received("D8", "00130", hoso.ChannelPostal, vnTime(2024, 3, 5, 8, 0), vnTime(2024, 3, 5, 17, 0)),
 		received("D5", "00127", hoso.ChannelOnline, vnTime(2024, 3, 5, 14, 0), vnTime(2024, 3, 15, 17, 0)),
 	}
-	db, history := projectFixture(t, units, events)
+	db, history := projectFixture(t, units, append(events, more...))
 	now := func() time.Time { return readNow }
 	reads := &projections.Reads{DB: db, Units: units, Calendar: cal, Now: now}
 	s := handlers.NewServer()
@@ -256,6 +263,48 @@ func TestDashboardDefaults(t *testing.T) {
 	_, doc, _ = page(t, ts, "/?unit=&from=2024-03-01&to=2024-03-05")
 	if got := reportRowValues(t, doc, "Thành phố Hà Nội"); got["received"] != "7" || got["carried_over"] != "1" {
 		t.Errorf("Hà Nội row of the country %v", got)
+	}
+}
+
+// TestDashboardReportLevels: the split by authority level above the table,
+// four figures per level, and the district's own desk marked as such.
+func TestDashboardReportLevels(t *testing.T) {
+	ts := dashboardServerWith(t, 0,
+		&hoso.Event{Type: hoso.EventReceived, Dossier: "Q1", Unit: "004", At: vnTime(2024, 3, 4, 9, 0),
+			Procedure: "1.001776", Channel: hoso.ChannelOnline, Due: vnTime(2024, 3, 5, 17, 0)})
+	_, doc, body := page(t, ts, "/?unit=004&level=ward&from=2024-03-01&to=2024-03-05")
+	var split *html.Node
+	for _, tb := range findAll(doc, tag("table")) {
+		if attr(tb, "class") == "levels" {
+			split = tb
+		}
+	}
+	if split == nil {
+		t.Fatalf("no split by level: %s", body)
+	}
+	if c := rowCells(split, "Cấp huyện"); len(c) != 4 || c[0] != "1" || c[3] != "1" {
+		t.Errorf("Cấp huyện %q", c)
+	}
+	if c := rowCells(split, "Cấp xã"); len(c) != 4 || c[0] != "7" || c[2] != "66,7 %" {
+		t.Errorf("Cấp xã %q", c)
+	}
+	var own *html.Node
+	for _, tr := range findAll(doc, tag("tr")) {
+		if attr(tr, "class") == "own" {
+			own = tr
+		}
+	}
+	if own == nil || !strings.HasPrefix(text(own), "1 Quận Long Biên (cấp quận) 004 tại chính đơn vị") {
+		t.Fatalf("no own row marked first: %s", body)
+	}
+	if got := reportRowValues(t, doc, "Quận Long Biên (cấp quận)"); got["received"] != "1" || got["pending_overdue"] != "1" {
+		t.Errorf("own row %v", got)
+	}
+	if got := reportRowValues(t, doc, "Tổng cộng"); got["received"] != "8" {
+		t.Errorf("total %v", got)
+	}
+	if !strings.Contains(body, "tại chính đơn vị”: hồ sơ do chính đơn vị cấp trên") {
+		t.Errorf("no note on own rows")
 	}
 }
 
