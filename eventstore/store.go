@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,6 +61,13 @@ type Config struct {
 	// ingester, with EUNAVAILABLE, rather than the disk filling up under
 	// the server. A new value applies at the next start.
 	MaxBytes int64
+	// IndexSnapshot, for a bucketed stream, is the file where the dossier
+	// index is kept between starts (snapshot.go): loaded when the store
+	// opens, so that only the stream's tail after it is read, written
+	// every IndexSnapshotInterval and when the store closes. Empty: none,
+	// the index is read from the whole stream at every start.
+	IndexSnapshot         string
+	IndexSnapshotInterval time.Duration
 }
 
 // bucketsMetadata is the stream metadata key that records its layout.
@@ -88,7 +97,10 @@ type Store struct {
 	buckets   uint32
 	index     *dossierIndex
 	stopIndex context.CancelFunc
-	indexDone chan struct{}
+	indexWG   sync.WaitGroup
+	// indexSnapshotSeq is the sequence the index was loaded at from its
+	// snapshot, 0 when it was read from the whole stream.
+	indexSnapshotSeq uint64
 
 	// full is set when the stream refused an append for lack of space and
 	// cleared by the next append it stores (StorageFull).
@@ -216,21 +228,42 @@ func (s *Store) chooseLayout(ctx context.Context) error {
 }
 
 // openIndex builds the dossier index of a bucketed stream up to the
-// stream's end, then keeps it following.
+// stream's end, from its snapshot and the stream's tail when there is a
+// usable snapshot, then keeps it following (and, with a snapshot file,
+// writes one now and then).
 func (s *Store) openIndex(ctx context.Context) error {
-	x := newDossierIndex(s.buckets)
+	start := time.Now()
+	var x *dossierIndex
+	if file := s.cfg.IndexSnapshot; file != "" {
+		var err error
+		x, err = s.loadIndexSnapshot(ctx)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("dossier index snapshot ignored; reading the whole stream", "file", file, "reason", err)
+		}
+	}
+	if x == nil {
+		x = newDossierIndex(s.buckets)
+	}
+	s.indexSnapshotSeq = x.applied
 	if err := x.catchUp(ctx, s.stream); err != nil {
 		return fmt.Errorf("dossier index: %w", err)
 	}
-	s.log.Info("dossier index built", "dossiers", x.len(), "buckets", s.buckets)
+	s.log.Info("dossier index built", "dossiers", x.len(), "buckets", s.buckets,
+		"snapshot_seq", s.indexSnapshotSeq, "read_to_seq", x.applied, "seconds", time.Since(start).Seconds())
 	followCtx, cancel := context.WithCancel(context.Background())
-	s.index, s.stopIndex, s.indexDone = x, cancel, make(chan struct{})
-	go func() {
-		defer close(s.indexDone)
+	s.index, s.stopIndex = x, cancel
+	s.indexWG.Go(func() {
 		if err := x.follow(followCtx, s); err != nil {
 			s.log.Error("dossier index stopped following the stream; appends to buckets it has not seen will be refused as conflicts", "err", err)
 		}
-	}()
+	})
+	if s.cfg.IndexSnapshot != "" {
+		interval := s.cfg.IndexSnapshotInterval
+		if interval <= 0 {
+			interval = DefaultIndexSnapshotInterval
+		}
+		s.indexWG.Go(func() { s.snapshotEvery(followCtx, interval) })
+	}
 	return nil
 }
 
@@ -331,7 +364,14 @@ func startServer(cfg Config) (*server.Server, nats.Option, error) {
 func (s *Store) Close() error {
 	if s.stopIndex != nil {
 		s.stopIndex()
-		<-s.indexDone
+		s.indexWG.Wait()
+		if s.cfg.IndexSnapshot != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if err := s.writeIndexSnapshot(ctx); err != nil {
+				s.log.Warn("dossier index snapshot not written; the next start reads the whole stream", "file", s.cfg.IndexSnapshot, "err", err)
+			}
+			cancel()
+		}
 	}
 	if s.feed != nil {
 		s.feed.close()

@@ -86,7 +86,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&c.Reports, "reports", 200, "reports timed for the latency percentiles")
 	c.MemoryLimit = memoryLimitAuto
 	fs.IntVar(&c.Scale, "scale", 0, "measure only resident memory: load this many dossiers, restart, serve (e.g. 1000000, 10000000)")
-	fs.StringVar(&c.ScalePhase, "scale-phase", "", "internal: run one phase (load or serve) of --scale in this process")
+	fs.StringVar(&c.ScalePhase, "scale-phase", "", "internal: run one phase (load, serve or restart) of --scale in this process")
 	fs.Var(&c.MemoryLimit, "memory-limit", "Go heap limit of the --scale processes, as serve's --memory-limit")
 	fs.IntVar(&c.ScaleYears, "scale-years", 1, "with --scale: spread the dossiers over this many years up to 2024")
 	fs.DurationVar(&c.DedupWindow, "dedup-window", 0, "with --scale: the stream's Msg-Id window (default serve's, 24h)")

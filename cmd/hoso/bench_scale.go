@@ -50,10 +50,15 @@ type scalePhase struct {
 	OpenSec    float64 `json:"open_seconds,omitempty"`
 	CatchUpSec float64 `json:"catch_up_seconds,omitempty"`
 	Duplicates int     `json:"duplicates,omitempty"`
-	PeakRSS    uint64  `json:"peak_rss"`
-	RSS        uint64  `json:"rss"`
-	HeapInuse  uint64  `json:"heap_inuse"`
-	MemLimit   int64   `json:"go_memory_limit"`
+	// AppendSec is, in the restart phase, the time from the start until a
+	// new event was appended; IndexSnapshotSeq where the dossier index's
+	// snapshot stood (the events after it were read at open).
+	AppendSec        float64 `json:"append_seconds,omitempty"`
+	IndexSnapshotSeq uint64  `json:"index_snapshot_seq,omitempty"`
+	PeakRSS          uint64  `json:"peak_rss"`
+	RSS              uint64  `json:"rss"`
+	HeapInuse        uint64  `json:"heap_inuse"`
+	MemLimit         int64   `json:"go_memory_limit"`
 }
 
 // scaleGenerator simulates dossiers received over the given number of
@@ -72,7 +77,15 @@ func benchScale(ctx context.Context, c benchConfig, stdout, stderr io.Writer) er
 		return err
 	}
 	var phases []scalePhase
-	for _, phase := range []string{"load", "serve"} {
+	// The last restart is the baseline: without the dossier index's
+	// snapshot, which the one before left, the index is read from the
+	// whole stream.
+	for i, phase := range []string{"load", "serve", "restart", "restart"} {
+		if i == 3 {
+			if err := os.Remove(filepath.Join(c.DataDir, "ledger", indexSnapshotFile)); err != nil && c.SubjectBuckets > 0 {
+				return err
+			}
+		}
 		fmt.Fprintf(stderr, "bench: scale %s phase, %d dossiers…\n", phase, c.Scale)
 		cmd := exec.CommandContext(ctx, exe, "bench", "--scale", strconv.Itoa(c.Scale), "--scale-phase", phase,
 			"--data", c.DataDir, "--memory-limit", c.MemoryLimit.String(), "--memprofile", c.MemProfile,
@@ -100,7 +113,7 @@ func benchScale(ctx context.Context, c benchConfig, stdout, stderr io.Writer) er
 
 func scaleTable(phases []scalePhase, c benchConfig, disk int64) string {
 	mib := func(b uint64) string { return strconv.FormatFloat(float64(b)/(1<<20), 'f', 0, 64) + " MiB" }
-	load, serve := phases[0], phases[1]
+	load, serve, restart, cold := phases[0], phases[1], phases[2], phases[3]
 	var b strings.Builder
 	flags := ""
 	if c.SubjectBuckets > 0 {
@@ -120,6 +133,10 @@ func scaleTable(phases []scalePhase, c benchConfig, disk int64) string {
 		scaleBatch, load.Seconds, float64(load.Events)/load.Seconds, mib(load.PeakRSS), mib(load.RSS), mib(load.HeapInuse))
 	fmt.Fprintf(&b, "| serve: the whole process, cold (%.1f s to open, %.1f s until the read model and the Merkle tree caught up), %d events re-sent (all duplicates), %d reports | %.0f s | %s | %s | %s |\n",
 		serve.OpenSec, serve.CatchUpSec, serve.Duplicates, len(benchReports)*4, serve.Seconds, mib(serve.PeakRSS), mib(serve.RSS), mib(serve.HeapInuse))
+	fmt.Fprintf(&b, "| restart: the whole process again on its read model and tree (%.1f s to open, %.1f s until a new event was appended; dossier index from its snapshot at seq %d, %d events of the stream read) | %.0f s | %s | %s | %s |\n",
+		restart.OpenSec, restart.AppendSec, restart.IndexSnapshotSeq, restart.Events-1-restart.IndexSnapshotSeq, restart.Seconds, mib(restart.PeakRSS), mib(restart.RSS), mib(restart.HeapInuse))
+	fmt.Fprintf(&b, "| restart again without the dossier index's snapshot, as before it existed (%.1f s to open, %.1f s until a new event was appended; the index read from the whole stream) | %.0f s | %s | %s | %s |\n",
+		cold.OpenSec, cold.AppendSec, cold.Seconds, mib(cold.PeakRSS), mib(cold.RSS), mib(cold.HeapInuse))
 	return b.String()
 }
 
@@ -167,8 +184,14 @@ func benchScalePhase(ctx context.Context, c benchConfig, stdout, stderr io.Write
 			p.CatchUpSec = time.Since(start).Seconds() - p.OpenSec
 			p.Duplicates, err = scaleServe(ctx, m, g)
 		}
+	case "restart":
+		p.IndexSnapshotSeq = m.Store.IndexSnapshotSeq()
+		if err = scaleAppendOne(ctx, m); err == nil {
+			p.AppendSec = time.Since(start).Seconds()
+			err = waitProjection(ctx, m)
+		}
 	default:
-		return fmt.Errorf("scale-phase: want load or serve, got %q", c.ScalePhase)
+		return fmt.Errorf("scale-phase: want load, serve or restart, got %q", c.ScalePhase)
 	}
 	if err != nil {
 		return err
@@ -301,6 +324,20 @@ func scaleServe(ctx context.Context, m *Main, g *simulate.Generator) (int, error
 }
 
 var errSampleFull = fmt.Errorf("sample full")
+
+// scaleAppendOne appends one new event, of a dossier of its own, through
+// the live path: the restart phase's proof that the ledger takes appends.
+func scaleAppendOne(ctx context.Context, m *Main) error {
+	e, err := hoso.DecodeEvent(fmt.Appendf(nil, `{"type":"received","dossier":"restart-%d","unit":"00127","at":"2024-12-31T09:00:00+07:00","procedure":"1.001776","channel":"online","days":3}`, time.Now().UnixNano()))
+	if err != nil {
+		return err
+	}
+	res, err := m.Events.Append(ctx, e)
+	if err == nil && res.Duplicate {
+		err = fmt.Errorf("the restart's new event of %s was answered as a duplicate", res.Dossier)
+	}
+	return err
+}
 
 // waitProjection waits until the read model, and the Merkle tree when it
 // is kept, have applied the whole stream.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
@@ -161,7 +162,7 @@ func openLedger(ctx context.Context, m *Main) (*Main, error) {
 	m.Store, err = eventstore.Open(ctx, eventstore.Config{
 		DataDir: m.Config.DataDir, Listen: "127.0.0.1:0",
 		Replicas: 1, DuplicateWindow: m.Config.DuplicateWindow, Logger: m.Logger,
-		SubjectBuckets: m.Config.SubjectBuckets,
+		SubjectBuckets: m.Config.SubjectBuckets, IndexSnapshot: filepath.Join(m.Config.DataDir, indexSnapshotFile),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w (is a server running on this data directory? then use --url or --nats-url)", err)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -204,7 +205,7 @@ func runRebuild(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	store, err := eventstore.Open(ctx, eventstore.Config{DataDir: c.DataDir, URL: c.NATSURL, Listen: c.NATSListen, Logger: log,
-		Credentials: c.NATSCredentials})
+		Credentials: c.NATSCredentials, IndexSnapshot: filepath.Join(c.DataDir, indexSnapshotFile)})
 	if err != nil {
 		return fmt.Errorf("open the stream (is a server running on %s? stop it first): %w", c.DataDir, err)
 	}

@@ -220,7 +220,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		DataDir: m.Config.DataDir, URL: m.Config.NATSURL, Listen: m.Config.NATSListen,
 		Replicas: m.Config.Replicas, DuplicateWindow: m.Config.DuplicateWindow, Logger: m.Logger,
 		Credentials: m.Config.NATSCredentials, SubjectBuckets: m.Config.SubjectBuckets,
-		MaxBytes: int64(m.Config.StreamMaxBytes),
+		MaxBytes: int64(m.Config.StreamMaxBytes), IndexSnapshot: filepath.Join(m.Config.DataDir, indexSnapshotFile),
 	})
 	if err != nil {
 		return err

@@ -9,6 +9,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// indexSnapshotFile is where, in the data directory, the dossier index of a
+// bucketed stream is kept between starts (eventstore.Config.IndexSnapshot).
+const indexSnapshotFile = "dossier-index.snap"
+
 // byteSize is a size flag: 0 (or "off") for none, else a size such as
 // 500GiB.
 type byteSize int64

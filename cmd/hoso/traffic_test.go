@@ -274,4 +274,9 @@ func TestImportIntoSubjectBuckets(t *testing.T) {
 	if m.Store.Buckets() != 64 {
 		t.Errorf("the served stream has %d buckets, want the imported 64", m.Store.Buckets())
 	}
+	// The import left its dossier index's snapshot: the server read none
+	// of the stream to build it.
+	if got := m.Store.IndexSnapshotSeq(); got != uint64(sum.Events) {
+		t.Errorf("the server loaded the dossier index's snapshot at seq %d, want the import's %d", got, sum.Events)
+	}
 }
