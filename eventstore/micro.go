@@ -26,6 +26,12 @@ const ServiceName = "hoso"
 // same answers. `nats micro ls` and `nats micro stats hoso` see it.
 type IngestService struct {
 	Events hoso.EventService
+	// Tokens authenticates each request by the bearer token in its
+	// Authorization header, as the HTTP door does: the principal's scope
+	// bounds what it may submit and its name is each event's `by`. Every
+	// `hoso serve` sets it; nil takes requests as the ledger's own, for
+	// tests of the door alone.
+	Tokens hoso.TokenService
 	// Version is announced to `nats micro info`.
 	Version string
 	// MaxConcurrency bounds requests handled at once.
@@ -131,12 +137,21 @@ func (s *IngestService) work(req micro.Request) {
 
 func (s *IngestService) serve(req micro.Request) {
 	ndjson := strings.HasPrefix(req.Headers().Get("Content-Type"), "application/x-ndjson")
+	ctx := s.ctx
+	if s.Tokens != nil {
+		p, err := s.authenticate(req)
+		if err != nil {
+			respondError(req, err)
+			return
+		}
+		ctx = hoso.NewContextWithPrincipal(ctx, p)
+	}
 	p, err := hoso.ParsePayload(req.Data(), ndjson)
 	if err != nil {
 		respondError(req, err)
 		return
 	}
-	results := hoso.Ingest(s.ctx, s.Events, p)
+	results := hoso.Ingest(ctx, s.Events, p)
 	if p.Batch {
 		_ = req.Respond(hoso.AppendBatchAnswer(make([]byte, 0, 96*len(results)+16), results))
 		return
@@ -146,6 +161,23 @@ func (s *IngestService) serve(req micro.Request) {
 		return
 	}
 	_ = req.Respond(results[0].Result.AppendJSON(make([]byte, 0, 128)))
+}
+
+// authenticate returns the desk whose token the request carries.
+func (s *IngestService) authenticate(req micro.Request) (*hoso.Principal, error) {
+	h := req.Headers().Get("Authorization")
+	scheme, token, _ := strings.Cut(h, " ")
+	if h == "" || !strings.EqualFold(scheme, "Bearer") {
+		return nil, hoso.Errorf(hoso.EUNAUTHORIZED, "%s needs a bearer token: header Authorization: Bearer <token>", IngestSubject)
+	}
+	p, err := s.Tokens.Authenticate(s.ctx, strings.TrimSpace(token))
+	if err != nil {
+		return nil, err
+	}
+	if p.Role != hoso.RoleDesk {
+		return nil, hoso.Errorf(hoso.EFORBIDDEN, "%s is for the desk role, not %s", IngestSubject, p)
+	}
+	return p, nil
 }
 
 // respondError answers with the JSON error body and the micro error headers,

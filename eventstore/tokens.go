@@ -56,7 +56,7 @@ type tokenRecord struct {
 }
 
 // OpenTokens opens (creating it if need be) the store's token bucket.
-// units checks the scope of new principals.
+// units checks the scope of new principals; now dates their records.
 func (s *Store) OpenTokens(ctx context.Context, units *hoso.Units, now hoso.Clock) (*Tokens, error) {
 	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      TokenBucket,
@@ -101,10 +101,10 @@ func (t *Tokens) CreateToken(ctx context.Context, p hoso.Principal) (string, err
 	if _, err := hoso.ParseRole(string(p.Role)); err != nil {
 		return "", err
 	}
-	if p.Unit != "" {
-		if _, ok := t.units.At(p.Unit, t.now()); !ok {
-			return "", hoso.FieldErrorf("unit", "unknown unit %q today (empty for a national scope)", p.Unit)
-		}
+	// A unit of any date: a scope may be a unit since merged, for the
+	// events and reports of its time.
+	if p.Unit != "" && len(t.units.History(p.Unit)) == 0 {
+		return "", hoso.FieldErrorf("unit", "unknown unit %q (empty for a national scope)", p.Unit)
 	}
 	if p.Role == hoso.RoleAdmin && p.Unit != "" {
 		return "", hoso.FieldErrorf("unit", "an admin is national: it manages every principal, got unit %q", p.Unit)

@@ -53,11 +53,22 @@ func (s *Server) MountDashboard(d Dashboard) error {
 	if err != nil {
 		return err
 	}
+	// The pages read through the services scoped to the signed-in
+	// principal, as the API does.
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	sc := scoper{units: d.Registry, now: now}
+	d.Reports, d.Lister, d.Units = sc.reports(d.Reports), sc.lister(d.Lister), sc.unitService(d.Units)
+	d.Dossiers = scopedDossiers{next: d.Dossiers, units: d.Registry}
 	ds := &dashboard{Dashboard: d, server: s, pages: pages}
-	s.Handle("GET /{$}", http.HandlerFunc(ds.handleReport))
-	s.Handle("GET /units/{code}", http.HandlerFunc(ds.handleUnit))
-	s.Handle("GET /dossiers/{code}", http.HandlerFunc(ds.handleDossier))
-	s.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	s.Handle("GET /{$}", Readers, http.HandlerFunc(ds.handleReport))
+	s.Handle("GET /units/{code}", Readers, http.HandlerFunc(ds.handleUnit))
+	s.Handle("GET /dossiers/{code}", Readers, http.HandlerFunc(ds.handleDossier))
+	// The style sheet is public: the sign-in page needs it before anyone is signed in.
+	s.Handle("GET /static/", Public(), http.StripPrefix("/static/", http.FileServerFS(static)))
+	ds.mountSignIn()
 	return nil
 }
 
@@ -69,7 +80,7 @@ type dashboard struct {
 }
 
 // pageNames are the dashboard's pages; each is base.html plus its own file.
-var pageNames = []string{"report", "unit", "dossier", "error"}
+var pageNames = []string{"report", "unit", "dossier", "error", "signin"}
 
 func parsePages() (map[string]*template.Template, error) {
 	pages := make(map[string]*template.Template, len(pageNames))
@@ -139,6 +150,9 @@ func (d *dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
 		p.Title = "Tham số không hợp lệ"
 	case http.StatusNotFound:
 		p.Title = "Không tìm thấy"
+	case http.StatusForbidden:
+		p.Title = "Ngoài phạm vi được xem"
+		p.Links = append(p.Links, link{URL: "/", Label: "Báo cáo của đơn vị bạn"}, link{URL: "/sign-in", Label: "Phiên đăng nhập"})
 	default:
 		p.Title = "Lỗi hệ thống"
 		if status >= http.StatusInternalServerError {

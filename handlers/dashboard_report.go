@@ -92,7 +92,10 @@ func (d *dashboard) handleReport(w http.ResponseWriter, r *http.Request) {
 	// The registry as it stood on the period's last day names the units.
 	asOf := to.Add(24*time.Hour - time.Nanosecond)
 	unit, chosen := p["unit"], false
-	if _, ok := p["unit"]; !ok {
+	if pr := hoso.PrincipalFromContext(r.Context()); !hasUnit(p) && pr != nil && !pr.National() {
+		// A scoped principal starts at its own unit.
+		unit, chosen = pr.Unit, true
+	} else if !hasUnit(p) {
 		if unit, err = d.busiestProvince(r, day(today)); err != nil {
 			d.fail(w, r, err)
 			return
@@ -145,6 +148,11 @@ func (d *dashboard) handleReport(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.render(w, r, http.StatusOK, "report", page)
+}
+
+func hasUnit(p map[string]string) bool {
+	_, ok := p["unit"]
+	return ok
 }
 
 // busiestProvince is the province that received the most dossiers ever, or

@@ -72,6 +72,7 @@ func dashboardServerWith(t testing.TB, pageSize int, more ...*hoso.Event) *httpt
 	now := func() time.Time { return readNow }
 	reads := &projections.Reads{DB: db, Units: units, Calendar: cal, Now: now}
 	s := handlers.NewServer()
+	authorize(t, s)
 	s.MountReads(handlers.Reads{Reports: reads, Dossiers: reads, Units: reads})
 	if err := s.MountDashboard(handlers.Dashboard{
 		Reports: reads, Lister: reads, Units: reads,
@@ -510,7 +511,7 @@ func FuzzDashboardQuery(f *testing.F) {
 	h := ts.Config.Handler
 	f.Fuzz(func(t *testing.T, query string) {
 		for _, path := range []string{"/", "/units/004", "/dossiers/D1"} {
-			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req := authedRequest(http.MethodGet, path, nil)
 			req.URL.RawQuery = query
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)

@@ -14,7 +14,7 @@ func (s *Server) handleGetDossier(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, hoso.FieldErrorf("code", "%q is not a dossier code (1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit)", code))
 		return
 	}
-	view, err := s.Dossiers.FindDossier(r.Context(), code)
+	view, err := s.scoped().dossiers().FindDossier(r.Context(), code)
 	if err == nil && view == nil {
 		err = hoso.Errorf(hoso.ENOTFOUND, "dossier %q not found", code)
 	}

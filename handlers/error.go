@@ -13,6 +13,7 @@ import (
 const (
 	EMETHODNOTALLOWED = "method_not_allowed"
 	EUNAVAILABLE      = hoso.EUNAVAILABLE
+	ETOOMANYREQUESTS  = "too_many_requests"
 )
 
 // ErrorStatus is the HTTP status of err: 400 invalid, 401 unauthorized,
@@ -25,6 +26,8 @@ func ErrorStatus(err error) int {
 		return http.StatusMethodNotAllowed
 	case EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case ETOOMANYREQUESTS:
+		return http.StatusTooManyRequests
 	default:
 		// Shared with the NATS door so both answer the same error alike.
 		return hoso.HTTPStatus(code)

@@ -178,7 +178,7 @@ func TestPostTooLarge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, ledger, _ := newTestServer(t)
 			s.MaxBodyBytes = 64
-			req := httptest.NewRequest("POST", "/v1/events", strings.NewReader(receivedD1))
+			req := authedRequest("POST", "/v1/events", strings.NewReader(receivedD1))
 			req.Header.Set("Content-Type", "application/json")
 			req.ContentLength = tt.contentLength
 			w := httptest.NewRecorder()
@@ -200,7 +200,7 @@ func TestPostTooLarge(t *testing.T) {
 	})
 	t.Run("default limit is named in MiB", func(t *testing.T) {
 		s, _, _ := newTestServer(t)
-		req := httptest.NewRequest("POST", "/v1/events", strings.NewReader("[]"))
+		req := authedRequest("POST", "/v1/events", strings.NewReader("[]"))
 		req.ContentLength = 17 << 20
 		w := httptest.NewRecorder()
 		s.Handler().ServeHTTP(w, req)
@@ -219,7 +219,7 @@ func TestPostAnyBody(t *testing.T) {
 		s, _, _ := newTestServer(t)
 		body := strings.Join(rapid.SliceOf(rapid.SampledFrom(pieces)).Draw(rt, "pieces"), "")
 		contentType := rapid.SampledFrom([]string{"", "application/json", "application/x-ndjson"}).Draw(rt, "contentType")
-		req := httptest.NewRequest("POST", "/v1/events", strings.NewReader(body))
+		req := authedRequest("POST", "/v1/events", strings.NewReader(body))
 		req.Header.Set("Content-Type", contentType)
 		w := httptest.NewRecorder()
 		s.Handler().ServeHTTP(w, req)

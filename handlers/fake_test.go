@@ -2,11 +2,17 @@ package handlers_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
+	"github.com/hoso-ledger/hoso/handlers"
 )
 
 // fakeLedger is an in-memory hoso.EventService and hoso.DossierService. It
@@ -105,4 +111,102 @@ func (f *fakeLedger) FindDossier(ctx context.Context, code string) (*hoso.Dossie
 		Classification: c.Classify(time.Date(2024, 3, 2, 0, 0, 0, 0, time.UTC)),
 		Events:         slices.Clone(f.history[code]),
 	}, nil
+}
+
+// fakeTokens is an in-memory hoso.TokenService whose token is "tok-" and
+// the principal's name.
+type fakeTokens struct {
+	mu sync.Mutex
+	ps map[string]hoso.Principal
+}
+
+// The principals every test server knows; authHeader picks one by route.
+var (
+	nationalDesk    = hoso.Principal{Name: "desk", Role: hoso.RoleDesk}
+	nationalAuditor = hoso.Principal{Name: "auditor", Role: hoso.RoleAuditor}
+	theAdmin        = hoso.Principal{Name: "admin", Role: hoso.RoleAdmin}
+)
+
+func newFakeTokens(ps ...hoso.Principal) *fakeTokens {
+	f := &fakeTokens{ps: map[string]hoso.Principal{}}
+	for _, p := range append([]hoso.Principal{nationalDesk, nationalAuditor, theAdmin}, ps...) {
+		f.ps[p.Name] = p
+	}
+	return f
+}
+
+func bearer(p hoso.Principal) string { return "Bearer tok-" + p.Name }
+
+func (f *fakeTokens) CreateToken(ctx context.Context, p hoso.Principal) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.ps[p.Name]; ok {
+		return "", hoso.Errorf(hoso.ECONFLICT, "name: %q exists", p.Name)
+	}
+	f.ps[p.Name] = p
+	return "tok-" + p.Name, nil
+}
+
+func (f *fakeTokens) Authenticate(ctx context.Context, token string) (*hoso.Principal, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	name, ok := strings.CutPrefix(token, "tok-")
+	p, found := f.ps[name]
+	if !ok || !found {
+		return nil, hoso.Errorf(hoso.EUNAUTHORIZED, "unknown token")
+	}
+	return &p, nil
+}
+
+func (f *fakeTokens) Principals(ctx context.Context) ([]hoso.Principal, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []hoso.Principal
+	for _, p := range f.ps {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b hoso.Principal) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func (f *fakeTokens) Revoke(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.ps[name]; !ok {
+		return hoso.Errorf(hoso.ENOTFOUND, "no principal %q", name)
+	}
+	delete(f.ps, name)
+	return nil
+}
+
+// authHeader is the Authorization a test request carries unless it sets
+// its own: the national desk's for posting events, the admin's for
+// tokens, the national auditor's for the rest.
+func authHeader(method, path string) string {
+	switch {
+	case method == "POST" && strings.HasPrefix(path, "/v1/events"):
+		return bearer(nationalDesk)
+	case strings.HasPrefix(path, "/v1/tokens"):
+		return bearer(theAdmin)
+	}
+	return bearer(nationalAuditor)
+}
+
+// authorize gives s the test principals and the registry to scope them.
+func authorize(t testing.TB, s *handlers.Server, ps ...hoso.Principal) *fakeTokens {
+	t.Helper()
+	units, err := hoso.LoadUnits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := newFakeTokens(ps...)
+	s.Tokens, s.Units = tokens, units
+	return tokens
+}
+
+// authedRequest is httptest.NewRequest carrying authHeader's token.
+func authedRequest(method, target string, body io.Reader) *http.Request {
+	req := httptest.NewRequest(method, target, body)
+	req.Header.Set("Authorization", authHeader(method, target))
+	return req
 }

@@ -27,7 +27,7 @@ var readRoutes = []string{
 func (s *Server) MountIngestOnly() {
 	s.ingestOnly = true
 	for _, pattern := range readRoutes {
-		s.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.Error(w, r, errIngestOnly) }))
+		s.Handle(pattern, Public(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.Error(w, r, errIngestOnly) }))
 	}
 }
 

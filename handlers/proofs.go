@@ -60,6 +60,12 @@ func (s *Server) handleDossierProof(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, hoso.FieldErrorf("code", "%q is not a dossier code (1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit)", code))
 		return
 	}
+	// An auditor proves only dossiers of its scope: the proof carries
+	// every event's bytes.
+	if _, err := s.scoped().dossiers().FindDossier(r.Context(), code); err != nil {
+		s.Error(w, r, err)
+		return
+	}
 	proof, err := p.DossierProof(r.Context(), code)
 	if err != nil {
 		s.Error(w, r, err)

@@ -29,15 +29,22 @@ type Reads struct {
 
 // MountReads registers the read endpoints: GET /v1/report, GET /v1/dossiers
 // and GET /v1/units/{code}. A nil service leaves its route out.
+//
+// Each reads through its service scoped to the request's principal (Units
+// must be set first).
 func (s *Server) MountReads(r Reads) {
+	sc := s.scoped()
 	if r.Reports != nil {
-		s.Handle("GET /v1/report", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { s.handleReport(w, req, r.Reports) }))
+		reports := sc.reports(r.Reports)
+		s.Handle("GET /v1/report", Readers, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { s.handleReport(w, req, reports) }))
 	}
 	if r.Dossiers != nil {
-		s.Handle("GET /v1/dossiers", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { s.handleListDossiers(w, req, r.Dossiers) }))
+		lister := sc.lister(r.Dossiers)
+		s.Handle("GET /v1/dossiers", Readers, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { s.handleListDossiers(w, req, lister) }))
 	}
 	if r.Units != nil {
-		s.Handle("GET /v1/units/{code}", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { s.handleGetUnit(w, req, r.Units) }))
+		units := sc.unitService(r.Units)
+		s.Handle("GET /v1/units/{code}", Readers, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { s.handleGetUnit(w, req, units) }))
 	}
 }
 

@@ -63,6 +63,7 @@ func readHandler(t testing.TB) http.Handler {
 	db, _ := projectFixture(t, units, events)
 	reads := &projections.Reads{DB: db, Units: units, Calendar: cal, Now: func() time.Time { return readNow }}
 	s := handlers.NewServer()
+	authorize(t, s)
 	s.MountReads(handlers.Reads{Reports: reads, Dossiers: reads, Units: reads})
 	return s.Handler()
 }
@@ -110,6 +111,7 @@ func get(t *testing.T, ts *httptest.Server, path string, header ...string) (*htt
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", authHeader(http.MethodGet, path))
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -407,7 +409,7 @@ func FuzzReadQuery(f *testing.F) {
 	h := readHandler(f)
 	f.Fuzz(func(t *testing.T, query string) {
 		for _, path := range []string{"/v1/report", "/v1/dossiers", "/v1/units/004"} {
-			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req := authedRequest(http.MethodGet, path, nil)
 			req.URL.RawQuery = query
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)

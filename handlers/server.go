@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -53,7 +54,26 @@ type Server struct {
 	// ("" when no route matched), status and duration. Metrics plug in here.
 	Observe func(route string, status int, d time.Duration)
 
+	// Tokens authenticates every route that is not public; nil refuses
+	// them all (503). Units is the registry principals' scopes are checked
+	// against; Now its clock (nil: time.Now).
+	Tokens hoso.TokenService
+	Units  *hoso.Units
+	Now    hoso.Clock
+	// TLS says the server is reached over HTTPS: session cookies are then
+	// Secure.
+	TLS bool
+	// AuthFailureBurst is the failed authentications an address may make
+	// before it is slowed (0: DefaultAuthFailureBurst).
+	AuthFailureBurst int
+
 	mux *http.ServeMux
+	// access is each route pattern's rule, set with the route by Handle.
+	access   map[string]Access
+	failures failureLimiter
+	// signIn is set by MountSignIn: dashboard pages then send a browser
+	// without a session to the sign-in page instead of answering 401.
+	signIn bool
 	// ingestOnly is set by MountIngestOnly, before the server serves.
 	ingestOnly bool
 
@@ -72,23 +92,43 @@ func NewServer() *Server {
 		Logger:       slog.New(slog.DiscardHandler),
 		MaxBodyBytes: DefaultMaxBodyBytes,
 		mux:          http.NewServeMux(),
+		access:       map[string]Access{},
 	}
-	s.mux.HandleFunc("POST /v1/events", s.handlePostEvents)
-	s.mux.HandleFunc("GET /v1/dossiers/{code}", s.read(s.handleGetDossier))
-	s.mux.HandleFunc("GET /v1/checkpoint", s.read(s.handleCheckpoint))
-	s.mux.HandleFunc("GET /v1/checkpoint/key", s.read(s.handleCheckpointKey))
-	s.mux.HandleFunc("GET /v1/dossiers/{code}/proof", s.read(s.handleDossierProof))
-	s.mux.HandleFunc("GET /v1/consistency", s.read(s.handleConsistency))
-	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
-	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
+	auditors := Allow(hoso.RoleAuditor)
+	s.Handle("POST /v1/events", Allow(hoso.RoleDesk), http.HandlerFunc(s.handlePostEvents))
+	s.Handle("GET /v1/dossiers/{code}", Readers, s.read(s.handleGetDossier))
+	// Checkpoints are public on purpose: anyone may hold the ledger to
+	// what it signed (docs/security.md).
+	s.Handle("GET /v1/checkpoint", Public(), s.read(s.handleCheckpoint))
+	s.Handle("GET /v1/checkpoint/key", Public(), s.read(s.handleCheckpointKey))
+	s.Handle("GET /v1/dossiers/{code}/proof", auditors, s.read(s.handleDossierProof))
+	s.Handle("GET /v1/consistency", auditors, s.read(s.handleConsistency))
+	s.Handle("GET /healthz", Public(), http.HandlerFunc(s.handleHealthz))
+	s.Handle("GET /readyz", Public(), http.HandlerFunc(s.handleReadyz))
+	s.mountTokens()
 	return s
 }
 
 // Handle registers h for pattern (a Go 1.22 ServeMux pattern such as
-// "GET /v1/report"). Its requests go through the same logging, recovery and
-// observation as the API's. Like ServeMux.Handle it panics on a conflict.
-func (s *Server) Handle(pattern string, h http.Handler) {
+// "GET /v1/report") with the rule of who may use it. Its requests go
+// through the same authentication, logging, recovery and observation as
+// the API's. Like ServeMux.Handle it panics on a conflict.
+func (s *Server) Handle(pattern string, access Access, h http.Handler) {
 	s.mux.Handle(pattern, h)
+	s.access[pattern] = access
+}
+
+// Routes returns every route pattern with its rule, for the tests and the
+// docs that list them.
+func (s *Server) Routes() map[string]Access {
+	return maps.Clone(s.access)
+}
+
+func (s *Server) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
 }
 
 // Handler returns the whole router with its middleware.
@@ -189,6 +229,7 @@ func (s *Server) maxBodyBytes() int64 {
 // logs each request at debug and reports it to Observe.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	setSecurityHeaders(w.Header(), s.TLS)
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() {
 		v := recover()
@@ -239,11 +280,17 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 // route dispatches to the mux, but answers unknown routes and wrong methods
 // itself so that those answers are JSON too.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
-	if h, pattern := s.mux.Handler(r); pattern == "" {
+	h, pattern := s.mux.Handler(r)
+	if pattern == "" {
 		s.routeError(w, r, h)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	r.Pattern = pattern // for the log and Observe, whoever answers
+	authorized := s.authorize(w, r, pattern)
+	if authorized == nil {
+		return
+	}
+	s.mux.ServeHTTP(w, authorized)
 }
 
 // routeError runs the mux's own plain-text 404/405 answer into a scratch

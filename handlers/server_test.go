@@ -25,6 +25,7 @@ func newTestServer(t *testing.T) (*handlers.Server, *fakeLedger, *syncBuffer) {
 	logs := &syncBuffer{}
 	s := handlers.NewServer()
 	s.Events, s.Dossiers = ledger, ledger
+	authorize(t, s)
 	s.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return s, ledger, logs
 }
@@ -54,6 +55,7 @@ func serve(t *testing.T, h http.Handler, method, path, contentType, body string)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	req.Header.Set("Authorization", authHeader(method, path))
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
 	return w
@@ -203,7 +205,7 @@ func TestInternalErrorIsLoggedNotLeaked(t *testing.T) {
 
 func TestPanicIsRecovered(t *testing.T) {
 	s, _, logs := newTestServer(t)
-	s.Handle("GET /boom", http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("kaboom") }))
+	s.Handle("GET /boom", handlers.Readers, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("kaboom") }))
 	errorAnswer(t, serve(t, s.Handler(), "GET", "/boom", "", ""), 500, hoso.EINTERNAL)
 	if !strings.Contains(logs.String(), "kaboom") {
 		t.Errorf("panic not logged; logs:\n%s", logs)
@@ -225,7 +227,7 @@ func TestObserveAndRequestLog(t *testing.T) {
 		}
 		got = append(got, observation{route, status})
 	}
-	s.Handle("GET /v1/extra", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Handle("GET /v1/extra", handlers.Readers, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	serve(t, s.Handler(), "GET", "/healthz", "", "")
@@ -260,7 +262,7 @@ func TestOpenClose(t *testing.T) {
 
 	// A handler that holds its request until released shows that Close drains.
 	entered, release := make(chan struct{}), make(chan struct{})
-	s.Handle("GET /slow", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Handle("GET /slow", handlers.Public(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(entered)
 		<-release
 		_, _ = io.WriteString(w, "done")
@@ -321,7 +323,7 @@ func TestCloseTimesOut(t *testing.T) {
 	s, _, _ := newTestServer(t)
 	s.Addr = "127.0.0.1:0"
 	entered := make(chan struct{})
-	s.Handle("GET /stuck", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Handle("GET /stuck", handlers.Public(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(entered)
 		<-r.Context().Done() // only a forced close ends it
 	}))

@@ -19,11 +19,13 @@ import (
 
 // importConfig is what `hoso import` can be told.
 type importConfig struct {
-	File          string
-	DataDir       string
-	URL           string
-	NATSURL       string
-	NATSNKey      string
+	File     string
+	DataDir  string
+	URL      string
+	NATSURL  string
+	NATSNKey string
+	// TokenFile holds the desk's bearer token for --url and --nats-url.
+	TokenFile     string
 	Batch         int
 	FromLine      int64
 	Rejects       string
@@ -46,6 +48,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.StringVar(&c.URL, "url", "", "send to a running server's HTTP API instead, e.g. http://127.0.0.1:8080")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "send to a running server's NATS ingest service (hoso.ingest) instead")
 	fs.StringVar(&c.NATSNKey, "nats-nkey", "", "NKey seed file of the desk role for --nats-url (DATA/nats-desk.nk on the embedded server)")
+	fs.StringVar(&c.TokenFile, "token-file", "", "file holding a desk's bearer token, sent with --url and --nats-url (hoso token add --role desk)")
 	fs.IntVar(&c.Batch, "batch", c.Batch, "events per batch")
 	fs.Int64Var(&c.FromLine, "from-line", c.FromLine, "resume at this line number (lines before it are skipped)")
 	fs.StringVar(&c.Rejects, "rejects", "", "write every rejected line's number, error and text to this file")
@@ -86,7 +89,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	case c.URL != "" || c.NATSURL != "":
 		var closeFn func()
 		var err error
-		if s, closeFn, err = dial(c.URL, c.NATSURL, c.NATSNKey, c.Timeout); err != nil {
+		if s, closeFn, err = dial(c.URL, c.NATSURL, c.NATSNKey, c.TokenFile, c.Timeout); err != nil {
 			return err
 		}
 		defer closeFn()

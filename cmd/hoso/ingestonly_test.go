@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/hoso-ledger/hoso"
-	"github.com/nats-io/nats.go"
 )
 
 // An ingest-only process takes events through both doors into the stream,
@@ -52,12 +51,12 @@ func TestMainIngestOnly(t *testing.T) {
 
 	// NATS: one event, then a batch with a bad event, which changes nothing.
 	nc := deskConn(t, m)
-	reply, err := nc.Request("hoso.ingest", []byte(`{"type":"resolved","dossier":"IO-1","unit":"004","at":"2024-03-04T09:30:00+07:00"}`), 5*time.Second)
+	reply, err := nc.RequestMsg(ingestMsg(t, m, []byte(`{"type":"resolved","dossier":"IO-1","unit":"004","at":"2024-03-04T09:30:00+07:00"}`)), 5*time.Second)
 	var res hoso.AppendResult
 	if err != nil || json.Unmarshal(reply.Data, &res) != nil || res.Version != 3 {
 		t.Fatalf("NATS answer %v (%v)", reply, err)
 	}
-	msg := nats.NewMsg("hoso.ingest")
+	msg := ingestMsg(t, m, nil)
 	msg.Header.Set("Content-Type", "application/x-ndjson")
 	msg.Data = []byte(`{"type":"resolved","dossier":"IO-2","unit":"00130","at":"2024-03-04T09:40:00+07:00","outcome":"rejected"}
 {"type":"returned","dossier":"IO-2","unit":"00130","at":"2024-03-04T09:35:00+07:00","colour":"red"}`)
@@ -87,17 +86,17 @@ func TestMainIngestOnly(t *testing.T) {
 
 	// Reads answer 503 saying why; readiness is the stream's.
 	for _, path := range []string{"/v1/dossiers/IO-1", "/v1/report?unit=004&from=2024-03-01&to=2024-03-31", "/v1/checkpoint", "/"} {
-		status, b := get(t, m.HTTP.URL()+path)
+		status, b := get(t, m, path)
 		var eb hoso.ErrorBody
 		if err := json.Unmarshal(b, &eb); err != nil || status != http.StatusServiceUnavailable || !strings.Contains(eb.Error.Message, "ingest only") {
 			t.Errorf("GET %s: %d %s", path, status, b)
 		}
 	}
-	if status, b := get(t, m.HTTP.URL()+"/readyz"); status != http.StatusOK {
+	if status, b := get(t, m, "/readyz"); status != http.StatusOK {
 		t.Errorf("/readyz: %d %s", status, b)
 	}
 	// /metrics has the ingest figures and none of the read model's.
-	status, b := get(t, m.HTTP.URL()+"/metrics")
+	status, b := get(t, m, "/metrics")
 	if status != http.StatusOK || !bytes.Contains(b, []byte(`hoso_events_appended_total{type="received"} 2`)) ||
 		!bytes.Contains(b, []byte(`hoso_events_rejected_total{reason="invalid"} 1`)) || bytes.Contains(b, []byte("hoso_projection_")) {
 		t.Errorf("/metrics: %d %s", status, b)

@@ -61,6 +61,7 @@ Commands:
   bench     measure ingest, rebuild, reports and memory against raw baselines in one run
   simulate  generate realistic dossier histories (NDJSON, or sent to a running ledger)
   import    import an NDJSON history through the validating ingest service
+  token     make, list and revoke the principals' bearer tokens (as an admin)
   version   print the version
 
 Run "hoso COMMAND -h" for a command's flags. Every flag can also be set with
@@ -99,6 +100,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runSimulate(ctx, rest, stdout, stderr, time.Now)
 	case "import":
 		return runImport(ctx, rest, stdin, stdout, stderr)
+	case "token":
+		return runToken(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, Version)
 		return nil

@@ -24,7 +24,12 @@ var testNow = time.Date(2024, 3, 4, 3, 0, 0, 0, time.UTC)
 // openMain runs the whole binary's Main on free ports in a temp dir.
 func openMain(t *testing.T, dir string) *Main {
 	t.Helper()
-	m := NewMain()
+	return openMainWith(t, NewMain(), dir)
+}
+
+// openMainWith is openMain of a Main whose Config the test has set.
+func openMainWith(t *testing.T, m *Main, dir string) *Main {
+	t.Helper()
 	m.Config.DataDir = dir
 	m.Config.HTTPAddr = "127.0.0.1:0"
 	m.Config.NATSListen = "127.0.0.1:0"
@@ -39,13 +44,7 @@ func openMain(t *testing.T, dir string) *Main {
 
 func post(t *testing.T, m *Main, contentType, body string) (int, []byte) {
 	t.Helper()
-	resp, err := http.Post(m.HTTP.URL()+"/v1/events", contentType, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return request(t, m, http.MethodPost, "/v1/events", tokenOf(t, m, testDesk), contentType, body)
 }
 
 func TestMainEndToEnd(t *testing.T) {
@@ -64,7 +63,7 @@ func TestMainEndToEnd(t *testing.T) {
 
 	// NATS: the same payload shapes through hoso.ingest.
 	nc := deskConn(t, m)
-	reply, err := nc.Request("hoso.ingest", []byte(`{"type":"transferred","dossier":"000.00.31.H26-240304-0001","unit":"00127","to_unit":"004","at":"2024-03-04T10:00:00+07:00"}`), 5*time.Second)
+	reply, err := nc.RequestMsg(ingestMsg(t, m, []byte(`{"type":"transferred","dossier":"000.00.31.H26-240304-0001","unit":"00127","to_unit":"004","at":"2024-03-04T10:00:00+07:00"}`)), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +71,7 @@ func TestMainEndToEnd(t *testing.T) {
 		t.Fatalf("NATS answer %s (%v)", reply.Data, err)
 	}
 	// A NATS error answer carries the same JSON body as HTTP.
-	reply, err = nc.Request("hoso.ingest", []byte(`{"type":"resolved","dossier":"nope","unit":"004","at":"2024-03-04T10:00:00+07:00"}`), 5*time.Second)
+	reply, err = nc.RequestMsg(ingestMsg(t, m, []byte(`{"type":"resolved","dossier":"nope","unit":"004","at":"2024-03-04T10:00:00+07:00"}`)), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +80,7 @@ func TestMainEndToEnd(t *testing.T) {
 		t.Fatalf("NATS error answer %s %v (%v)", reply.Data, reply.Header, err)
 	}
 	// NDJSON batch over NATS.
-	msg := nats.NewMsg("hoso.ingest")
+	msg := ingestMsg(t, m, nil)
 	msg.Header.Set("Content-Type", "application/x-ndjson")
 	// The clock stands at 10:00 local: resolved two minutes ahead is within
 	// the five allowed; returned before resolved breaks per-dossier order.
@@ -113,24 +112,14 @@ func TestMainEndToEnd(t *testing.T) {
 		"/v1/dossiers?unit=004&state=resolved":                             `"code":"000.00.31.H26-240304-0001"`,
 		"/v1/units/004":                                                    `"code":"00127"`,
 	} {
-		resp, err := http.Get(m.HTTP.URL() + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !bytes.Contains(b, []byte(want)) {
-			t.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+		code, b := get(t, m, path)
+		if code != 200 || !bytes.Contains(b, []byte(want)) {
+			t.Errorf("GET %s: %d %s", path, code, b)
 		}
 	}
 
 	// Read it back over HTTP.
-	resp, err := http.Get(m.HTTP.URL() + "/v1/dossiers/000.00.31.H26-240304-0001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	status, b := get(t, m, "/v1/dossiers/000.00.31.H26-240304-0001")
 	var view struct {
 		State  string `json:"state"`
 		Owner  string `json:"owner"`
@@ -141,8 +130,8 @@ func TestMainEndToEnd(t *testing.T) {
 			Type    string `json:"type"`
 		} `json:"events"`
 	}
-	if err := json.Unmarshal(b, &view); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET dossier: %d %s", resp.StatusCode, b)
+	if err := json.Unmarshal(b, &view); err != nil || status != 200 {
+		t.Fatalf("GET dossier: %d %s", status, b)
 	}
 	if view.State != "resolved" || view.Owner != "004" || view.Result != "early" || len(view.Events) != 3 || view.Events[2].Seq != 3 {
 		t.Fatalf("dossier %s", b)

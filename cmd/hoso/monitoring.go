@@ -4,6 +4,7 @@ import (
 	"flag"
 	"time"
 
+	"github.com/hoso-ledger/hoso/handlers"
 	"github.com/hoso-ledger/hoso/metrics"
 	"github.com/hoso-ledger/hoso/projections"
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,7 +40,9 @@ func (m *Main) mountMetrics() {
 	}
 	m.registerStorage()
 	m.HTTP.Observe = metrics.NewHTTP(m.Metrics).Observe
-	m.HTTP.Handle("GET /metrics", metrics.Handler(m.Metrics, m.Logger))
+	// Public on purpose: aggregate counts by unit, which the published
+	// reports show anyway, and no dossier code or name (docs/security.md).
+	m.HTTP.Handle("GET /metrics", handlers.Public(), metrics.Handler(m.Metrics, m.Logger))
 }
 
 // openWatcher starts the deadline watcher unless its interval is 0. It

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/hoso-ledger/hoso"
 )
 
 // chromiumPath is Debian's chromium. Without it the browser test is skipped,
@@ -62,11 +63,27 @@ func TestDashboardInBrowser(t *testing.T) {
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
 	defer cancelTimeout()
 
+	// A district's supervisor: signed in, the district's report and its
+	// wards; another district is refused.
+	token := tokenOf(t, m, hoso.Principal{Name: "sup-long-bien", Role: hoso.RoleSupervisor, Unit: "004"})
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(m.HTTP.URL()+"/"),
+		chromedp.WaitVisible(chromedp.CSS("form.sign-in")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if location := browse(t, ctx, chromedp.Location()); !strings.Contains(location, "/sign-in?next=%2F") {
+		t.Errorf("without a session / went to %s, want the sign-in page", location)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS("#token"), token),
+		chromedp.Submit(chromedp.CSS("form.sign-in")),
 		chromedp.WaitVisible(chromedp.CSS("tfoot tr.total")),
 	); err != nil {
 		t.Fatal(err)
+	}
+	if cookies := browse(t, ctx, chromedp.Evaluate[string]("document.cookie")); strings.Contains(cookies, "hoso_session") {
+		t.Errorf("the page's script sees the session cookie: %q", cookies)
 	}
 	h1 := browse(t, ctx, chromedp.Text(chromedp.CSS("h1")))
 	total := browse(t, ctx, chromedp.Text(chromedp.CSS("tfoot tr.total")))
@@ -76,10 +93,10 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot of the report page: %s", shotPath)
-	// The busiest province by district, this year so far: carried over 0,
-	// received 3 (1 online, 1 direct, 1 postal), resolved 1 (early),
-	// pending 2 (1 in deadline, 1 overdue).
-	if h1 != "Thành phố Hà Nội" {
+	// The district by ward, this year so far: carried over 0, received 3
+	// (1 online, 1 direct, 1 postal), resolved 1 (early), pending 2 (1 in
+	// deadline, 1 overdue).
+	if h1 != "Quận Long Biên" {
 		t.Errorf("h1 %q", h1)
 	}
 	if f := strings.Fields(total); len(f) < 14 || strings.Join(f[:14], " ") != "Tổng cộng 0 3 1 1 1 1 1 0 0 2 1 1" {
@@ -87,18 +104,43 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 
 	if err := chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`a[href="/units/004"]`)),
+		chromedp.Click(chromedp.CSS(`a[href="/units/00127"]`)),
 		chromedp.WaitVisible(chromedp.CSS("section.list")),
 	); err != nil {
 		t.Fatal(err)
 	}
 	location := browse(t, ctx, chromedp.Location())
 	overdue := browse(t, ctx, chromedp.Text(chromedp.CSS("section.list"))) // the first list is the overdue one
-	if !strings.HasSuffix(location, "/units/004") {
+	if !strings.HasSuffix(location, "/units/00127") {
 		t.Errorf("followed the unit link to %s", location)
 	}
 	if !strings.Contains(overdue, "Hồ sơ quá hạn") || !strings.Contains(overdue, "LB-OVERDUE-1") || strings.Contains(overdue, "LB-OPEN-3") {
 		t.Errorf("overdue list %q", overdue)
+	}
+
+	// Quận Cầu Giấy is another district's.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(m.HTTP.URL()+"/units/005"),
+		chromedp.WaitVisible(chromedp.CSS("p.error")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if h1 := browse(t, ctx, chromedp.Text(chromedp.CSS("h1"))); h1 != "Ngoài phạm vi được xem" {
+		t.Errorf("another district's page: h1 %q", h1)
+	}
+	if msg := browse(t, ctx, chromedp.Text(chromedp.CSS("p.error"))); !strings.Contains(msg, "outside sup-long-bien's scope") {
+		t.Errorf("another district's page says %q", msg)
+	}
+
+	// Signed out, the pages are closed again.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(m.HTTP.URL()+"/sign-in"),
+		chromedp.Submit(chromedp.CSS(`form[action="/sign-out"]`)),
+		chromedp.WaitVisible(chromedp.CSS("form.sign-in")),
+		chromedp.Navigate(m.HTTP.URL()+"/units/004"),
+		chromedp.WaitVisible(chromedp.CSS("form.sign-in")),
+	); err != nil {
+		t.Fatal(err)
 	}
 }
 

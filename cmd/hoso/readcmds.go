@@ -26,6 +26,7 @@ import (
 type reportConfig struct {
 	DataDir   string
 	URL       string
+	TokenFile string
 	UnitFiles []string
 	Unit      string
 	Level     string
@@ -43,6 +44,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	c := reportConfig{DataDir: DefaultConfig().DataDir, Format: "text"}
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory whose read model to read")
 	fs.StringVar(&c.URL, "url", c.URL, "ask a running server at this base URL (http://127.0.0.1:8080) instead of reading --data")
+	fs.StringVar(&c.TokenFile, "token-file", c.TokenFile, "file holding a supervisor's or auditor's bearer token, for --url")
 	fs.Var((*multiFlag)(&c.UnitFiles), "units", "operator units CSV (repeatable), as given to serve")
 	fs.StringVar(&c.Unit, "unit", c.Unit, "the report's scope: a unit code; empty is the whole country")
 	fs.StringVar(&c.Level, "level", c.Level, "level of the rows: province, district, ward or office (default: the unit's own)")
@@ -77,7 +79,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var rep *projections.Report
 	var err error
 	if c.URL != "" {
-		rep, err = fetchReport(ctx, c.URL, q)
+		rep, err = fetchReport(ctx, c.URL, c.TokenFile, q)
 	} else {
 		rep, err = localReport(ctx, c.DataDir, c.UnitFiles, q)
 	}
@@ -138,7 +140,7 @@ func localReport(ctx context.Context, dataDir string, unitFiles []string, q hoso
 }
 
 // fetchReport asks a running server for the report as JSON.
-func fetchReport(ctx context.Context, base string, q hoso.ReportQuery) (*projections.Report, error) {
+func fetchReport(ctx context.Context, base, tokenFile string, q hoso.ReportQuery) (*projections.Report, error) {
 	v := url.Values{}
 	for k, s := range map[string]string{"unit": q.Unit, "level": string(q.Level), "from": q.From, "to": q.To, "by": q.By} {
 		if s != "" {
@@ -150,7 +152,10 @@ func fetchReport(ctx context.Context, base string, q hoso.ReportQuery) (*project
 		return nil, fmt.Errorf("url %q: %w", base, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	client := &http.Client{Timeout: time.Minute}
+	client, err := tokenClient(tokenFile, time.Minute, nil)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err

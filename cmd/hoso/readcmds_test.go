@@ -36,7 +36,7 @@ func TestReportAndRebuildCommands(t *testing.T) {
 		}
 		return out.String()
 	}
-	remote := report("--url", m.HTTP.URL())
+	remote := report("--url", m.HTTP.URL(), "--token-file", tokenFileOf(t, m, testAuditor))
 	for _, want := range []string{"Quận Long Biên (004), ward by unit, 2024-03-01 to 2024-03-31, as of seq 4", "00127", "Tổng cộng"} {
 		if !strings.Contains(remote, want) {
 			t.Fatalf("report --url lacks %q:\n%s", want, remote)

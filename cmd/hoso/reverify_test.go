@@ -102,7 +102,7 @@ func waitTampered(t *testing.T, m *Main) *transparency.Fault {
 
 func metricLine(t *testing.T, m *Main, name string) string {
 	t.Helper()
-	code, body := get(t, m.HTTP.URL()+"/metrics")
+	code, body := get(t, m, "/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
 	}

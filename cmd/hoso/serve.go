@@ -65,6 +65,9 @@ type Config struct {
 	DemoDossiers int
 	// MemoryLimit bounds the process's memory (memlimit.go).
 	MemoryLimit memoryLimit
+	// AuthFailureBurst is how many failed authentications an address may
+	// make before it is slowed to one every few seconds.
+	AuthFailureBurst int
 }
 
 // DefaultConfig is the embedded default: everything under ./hoso-data.
@@ -90,6 +93,7 @@ func DefaultConfig() Config {
 		MetricsTimeout:   projections.DefaultScrapeTimeout,
 		DemoDossiers:     DefaultDemoDossiers,
 		MemoryLimit:      memoryLimitAuto,
+		AuthFailureBurst: handlers.DefaultAuthFailureBurst,
 	}
 }
 
@@ -109,6 +113,8 @@ type Main struct {
 	Ingester *eventstore.Ingester
 	Ingest   *eventstore.IngestService
 	HTTP     *handlers.Server
+	// Tokens are the deployment's principals, shared by its processes.
+	Tokens *eventstore.Tokens
 
 	Transparency *transparency.Log
 	// DB is the SQLite read model and Projector what fills it from the
@@ -166,6 +172,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	m.monitoringFlags(fs)
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "preload a simulated year of Hà Nội once, in the background")
 	fs.IntVar(&c.DemoDossiers, "demo-dossiers", c.DemoDossiers, "dossiers of the demo preload")
+	fs.IntVar(&c.AuthFailureBurst, "auth-failure-burst", c.AuthFailureBurst, "failed authentications an address may make before it is slowed to one every few seconds (429 meanwhile)")
 	fs.Var(&c.MemoryLimit, "memory-limit", "the process's memory: a size (2GiB), auto (90% of the container's or machine's memory; GOMEMLIMIT wins) or off; the Go heap gets what SQLite's caches leave (docs/scaling.md)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: hoso serve [flags]\n\nFlags (each also read from HOSO_<NAME>):\n")
@@ -235,9 +242,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if err := m.openTokens(ctx); err != nil {
+		return err
+	}
 	m.Ingester = eventstore.NewIngester(m.Store, m.Units, m.Calendar, m.Now)
 	m.openMetrics()
-	m.Ingest = &eventstore.IngestService{Events: m.Events}
+	m.Ingest = &eventstore.IngestService{Events: m.Events, Tokens: m.Tokens}
 	if err := m.Ingest.Open(m.Store.Conn()); err != nil {
 		return err
 	}
@@ -251,6 +261,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.HTTP.Logger = m.Logger
 	m.HTTP.Events = m.Events
 	m.HTTP.Dossiers = m.Ingester
+	m.HTTP.Tokens, m.HTTP.Units, m.HTTP.Now = m.Tokens, m.Units, m.Now
+	m.HTTP.AuthFailureBurst = m.Config.AuthFailureBurst
 	if m.Transparency != nil {
 		m.HTTP.Proofs = m.Transparency
 	}
@@ -265,6 +277,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	if err := m.HTTP.Open(); err != nil {
 		return err
+	}
+	if m.Config.Demo {
+		if err := m.demoTokens(ctx); err != nil {
+			return err
+		}
 	}
 	if creds := m.Store.DeskCredentials(); creds != "" {
 		m.Logger.Info("NATS desk credentials (request hoso.ingest only): nats --nkey "+creds, "file", creds)

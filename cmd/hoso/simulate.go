@@ -24,9 +24,11 @@ type simulateConfig struct {
 	URL      string
 	NATSURL  string
 	NATSNKey string
-	Rate     float64
-	Batch    int
-	Timeout  time.Duration
+	// TokenFile holds the desk's bearer token for --url and --nats-url.
+	TokenFile string
+	Rate      float64
+	Batch     int
+	Timeout   time.Duration
 }
 
 func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, now hoso.Clock) error {
@@ -47,6 +49,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, n
 	fs.StringVar(&c.URL, "url", "", "send to a running server's HTTP API instead of writing NDJSON")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "send to a running server's NATS ingest service instead of writing NDJSON")
 	fs.StringVar(&c.NATSNKey, "nats-nkey", "", "NKey seed file of the desk role for --nats-url (DATA/nats-desk.nk on the embedded server)")
+	fs.StringVar(&c.TokenFile, "token-file", "", "file holding a desk's bearer token, sent with --url and --nats-url (hoso token add --role desk)")
 	fs.Float64Var(&c.Rate, "rate", 0, "target events per second when sending (0: as fast as the ledger answers)")
 	fs.IntVar(&c.Batch, "batch", c.Batch, "events per batch when sending")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "how long one batch may take when sending")
@@ -153,7 +156,7 @@ func simulateWrite(ctx context.Context, g *simulate.Generator, out string, stdou
 // previous run with the same seed): a rejection means the simulation and
 // the ledger disagree, and stops the run.
 func simulateSend(ctx context.Context, g *simulate.Generator, c simulateConfig, stderr io.Writer) (*simulate.Summary, error) {
-	s, closeFn, err := dial(c.URL, c.NATSURL, c.NATSNKey, c.Timeout)
+	s, closeFn, err := dial(c.URL, c.NATSURL, c.NATSNKey, c.TokenFile, c.Timeout)
 	if err != nil {
 		return nil, err
 	}

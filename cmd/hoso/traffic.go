@@ -86,12 +86,16 @@ func (s httpSender) send(ctx context.Context, lines [][]byte) ([]lineResult, err
 // natsSender requests the ingest service hoso.ingest with NDJSON batches.
 type natsSender struct {
 	nc      *nats.Conn
+	token   string
 	timeout time.Duration
 }
 
 func (s natsSender) send(ctx context.Context, lines [][]byte) ([]lineResult, error) {
 	msg := nats.NewMsg(eventstore.IngestSubject)
 	msg.Header.Set("Content-Type", "application/x-ndjson")
+	if s.token != "" {
+		msg.Header.Set("Authorization", "Bearer "+s.token)
+	}
 	msg.Data = bytes.Join(lines, []byte("\n"))
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -178,10 +182,21 @@ func (p *progress) line(done int64, format string, args ...any) {
 
 // dial returns the sender for a running ledger: HTTP if url is set,
 // otherwise NATS, authenticated with the NKey seed in nkeyFile if set (the
-// desk role's, DATA/nats-desk.nk on the embedded server). close releases it.
-func dial(url, natsURL, nkeyFile string, timeout time.Duration) (s sender, closeFn func(), err error) {
+// desk role's, DATA/nats-desk.nk on the embedded server). Both send the
+// desk's bearer token in tokenFile. close releases it.
+func dial(url, natsURL, nkeyFile, tokenFile string, timeout time.Duration) (s sender, closeFn func(), err error) {
 	if url != "" {
-		return httpSender{client: &http.Client{Timeout: timeout}, url: url}, func() {}, nil
+		client, err := tokenClient(tokenFile, timeout, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		return httpSender{client: client, url: url}, func() {}, nil
+	}
+	var token string
+	if tokenFile != "" {
+		if token, err = readTokenFile(tokenFile); err != nil {
+			return nil, nil, err
+		}
 	}
 	opts := []nats.Option{nats.Name("hoso")}
 	if nkeyFile != "" {
@@ -195,5 +210,5 @@ func dial(url, natsURL, nkeyFile string, timeout time.Duration) (s sender, close
 	if err != nil {
 		return nil, nil, fmt.Errorf("nats-url %s: %w", natsURL, err)
 	}
-	return natsSender{nc: nc, timeout: timeout}, nc.Close, nil
+	return natsSender{nc: nc, token: token, timeout: timeout}, nc.Close, nil
 }

@@ -177,12 +177,12 @@ func TestImportToRunningServer(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(ndjson), "\n")
 	half := len(lines) / 2
-	out, _, err := runCmd(t, strings.Join(lines[:half], "\n"), "import", "--url", m.HTTP.URL(), "--batch", "50", "-")
+	out, _, err := runCmd(t, strings.Join(lines[:half], "\n"), "import", "--url", m.HTTP.URL(), "--token-file", tokenFileOf(t, m, testDesk), "--batch", "50", "-")
 	if err != nil || !strings.Contains(out, itoa(half)+" appended") {
 		t.Fatalf("HTTP import: %v\n%s", err, out)
 	}
 	// Resume over NATS at the first line not yet imported.
-	out, _, err = runCmd(t, ndjson, "import", "--nats-url", m.Store.ClientURL(), "--nats-nkey", m.Store.DeskCredentials(), "--from-line", itoa(half+1), "-")
+	out, _, err = runCmd(t, ndjson, "import", "--nats-url", m.Store.ClientURL(), "--nats-nkey", m.Store.DeskCredentials(), "--token-file", tokenFileOf(t, m, testDesk), "--from-line", itoa(half+1), "-")
 	if err != nil || !strings.Contains(out, itoa(len(lines)-half)+" appended, 0 duplicates") {
 		t.Fatalf("NATS import: %v\n%s", err, out)
 	}
@@ -194,7 +194,7 @@ func TestImportToRunningServer(t *testing.T) {
 	// simulate --url: another seed, paced, straight into the server.
 	sumPath := filepath.Join(dir, "summary.json")
 	_, stderr, err := runCmd(t, "", "simulate", "--unit", "004", "--from", "2024-01-01", "--to", "2024-02-29", "--dossiers", "100",
-		"--seed", "3", "--url", m.HTTP.URL(), "--rate", "100000", "--level", "district", "--summary", sumPath)
+		"--seed", "3", "--url", m.HTTP.URL(), "--token-file", tokenFileOf(t, m, testDesk), "--rate", "100000", "--level", "district", "--summary", sumPath)
 	if err != nil {
 		t.Fatalf("simulate --url: %v\n%s", err, stderr)
 	}
@@ -206,7 +206,7 @@ func TestImportToRunningServer(t *testing.T) {
 	// The same run again over NATS: every event is a duplicate, nothing
 	// is appended.
 	_, stderr, err = runCmd(t, "", "simulate", "--unit", "004", "--from", "2024-01-01", "--to", "2024-02-29", "--dossiers", "100",
-		"--seed", "3", "--nats-url", m.Store.ClientURL(), "--nats-nkey", m.Store.DeskCredentials(), "--batch", "64")
+		"--seed", "3", "--nats-url", m.Store.ClientURL(), "--nats-nkey", m.Store.DeskCredentials(), "--token-file", tokenFileOf(t, m, testDesk), "--batch", "64")
 	if err != nil || !strings.Contains(stderr, "0 appended, "+strconv.FormatInt(sum.Events, 10)+" duplicates") {
 		t.Fatalf("simulate --nats-url again: %v\n%s", err, stderr)
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -379,20 +378,6 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	}
 }
 
-func get(t *testing.T, url string) (int, []byte) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b
-}
-
 // waitCheckpoint waits, bounded, for a checkpoint covering size events.
 func waitCheckpoint(t *testing.T, m *Main, size uint64) hoso.Checkpoint {
 	t.Helper()
@@ -411,19 +396,19 @@ func TestDossierProofVerifiesOffline(t *testing.T) {
 	m := openTamperLedger(t, filepath.Join(dir, "data"))
 	latest := waitCheckpoint(t, m, 6)
 
-	code, key := get(t, m.HTTP.URL()+"/v1/checkpoint/key")
+	code, key := get(t, m, "/v1/checkpoint/key")
 	if code != http.StatusOK || !strings.HasPrefix(string(key), latest.Origin+"+") {
 		t.Fatalf("key: %d %s", code, key)
 	}
 	keyFile := filepath.Join(dir, "ledger.pub")
 	writeFile(t, keyFile, key)
-	code, body := get(t, m.HTTP.URL()+"/v1/checkpoint")
+	code, body := get(t, m, "/v1/checkpoint")
 	var cp hoso.Checkpoint
 	if err := json.Unmarshal(body, &cp); code != http.StatusOK || err != nil || cp.Size != 6 {
 		t.Fatalf("checkpoint: %d %s", code, body)
 	}
 
-	code, body = get(t, m.HTTP.URL()+"/v1/dossiers/A/proof")
+	code, body = get(t, m, "/v1/dossiers/A/proof")
 	if code != http.StatusOK {
 		t.Fatalf("proof: %d %s", code, body)
 	}
@@ -465,7 +450,7 @@ func TestDossierProofVerifiesOffline(t *testing.T) {
 	if err != nil || older.Size != 2 {
 		t.Fatalf("checkpoint at or after 2: %+v %v", older, err)
 	}
-	code, body = get(t, m.HTTP.URL()+"/v1/consistency?from=2&to=6")
+	code, body = get(t, m, "/v1/consistency?from=2&to=6")
 	var cons hoso.ConsistencyProof
 	if err := json.Unmarshal(body, &cons); code != http.StatusOK || err != nil {
 		t.Fatalf("consistency: %d %s", code, body)
@@ -489,7 +474,7 @@ func TestDossierProofVerifiesOffline(t *testing.T) {
 		{"/v1/dossiers/nope/proof", http.StatusNotFound, `"not_found"`},
 		{"/v1/checkpoint?format=xml", http.StatusBadRequest, `"field":"format"`},
 	} {
-		code, body := get(t, m.HTTP.URL()+tc.path)
+		code, body := get(t, m, tc.path)
 		if code != tc.status || !strings.Contains(string(body), tc.says) {
 			t.Errorf("GET %s: %d %s, want %d with %s", tc.path, code, body, tc.status, tc.says)
 		}
@@ -510,7 +495,7 @@ func TestVerifyAgainstAKeptCheckpoint(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	m := openTamperLedger(t, dir)
 	waitCheckpoint(t, m, 6)
-	code, note := get(t, m.HTTP.URL()+"/v1/checkpoint?format=note")
+	code, note := get(t, m, "/v1/checkpoint?format=note")
 	if code != http.StatusOK || !strings.Contains(string(note), "\n6\n") {
 		t.Fatalf("checkpoint note: %d %s", code, note)
 	}
@@ -551,7 +536,7 @@ func TestReportCarriesItsCheckpoint(t *testing.T) {
 	m := openTamperLedger(t, filepath.Join(t.TempDir(), "data"))
 	waitCheckpoint(t, m, uint64(len(ledgerEvents)))
 	waitCaughtUp(t, m)
-	code, body := get(t, m.HTTP.URL()+"/v1/report?unit=004&level=ward&from=2024-03-01&to=2024-03-31")
+	code, body := get(t, m, "/v1/report?unit=004&level=ward&from=2024-03-01&to=2024-03-31")
 	var rep struct {
 		AsOfSeq    uint64           `json:"as_of_seq"`
 		Checkpoint *hoso.Checkpoint `json:"checkpoint"`

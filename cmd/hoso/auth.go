@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/hoso-ledger/hoso"
+)
+
+// Token files that `hoso serve` writes in the data directory (mode 0600):
+// the first admin's, on the deployment's first start, and the demo's.
+const (
+	AdminTokenFile          = "admin.token"
+	DemoSupervisorTokenFile = "demo-supervisor.token"
+	DemoDeskTokenFile       = "demo-desk.token"
+)
+
+// The demo's principals: a supervisor of Hà Nội and the desk of Quận Long
+// Biên (its own desk and its wards), which the demo history is of.
+var (
+	demoSupervisor = hoso.Principal{Name: "demo-supervisor-hanoi", Role: hoso.RoleSupervisor, Unit: "01"}
+	demoDesk       = hoso.Principal{Name: "demo-desk-long-bien", Role: hoso.RoleDesk, Unit: "004"}
+)
+
+// openTokens opens the deployment's principals and, on its first start
+// (no principal at all), makes the first admin, whose token it writes to
+// DATA/admin.token: from there the admin makes everyone else's.
+func (m *Main) openTokens(ctx context.Context) error {
+	tokens, err := m.Store.OpenTokens(ctx, m.Units, m.Now)
+	if err != nil {
+		return err
+	}
+	m.Tokens = tokens
+	ps, err := tokens.Principals(ctx)
+	if err != nil {
+		return err
+	}
+	if len(ps) == 0 {
+		path := filepath.Join(m.Config.DataDir, AdminTokenFile)
+		created, err := m.tokenFile(ctx, hoso.Principal{Name: "admin", Role: hoso.RoleAdmin}, path)
+		if err != nil {
+			return err
+		}
+		if created {
+			m.Logger.Info("first start: the admin's token is in this file (0600); make the other principals' tokens with it: hoso token add --token-file "+path+" …", "file", path)
+		}
+	}
+	return nil
+}
+
+// tokenFile makes p's token and writes it to path (0600), unless p exists
+// already; created says whether it did.
+func (m *Main) tokenFile(ctx context.Context, p hoso.Principal, path string) (created bool, err error) {
+	token, err := m.Tokens.CreateToken(ctx, p)
+	if hoso.ErrorCode(err) == hoso.ECONFLICT {
+		return false, nil // another process of the deployment, or an earlier start, made it
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := os.WriteFile(path+".tmp", []byte(token+"\n"), 0o600); err != nil {
+		return false, fmt.Errorf("write %s's token: %w", p.Name, err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		return false, fmt.Errorf("write %s's token: %w", p.Name, err)
+	}
+	return true, nil
+}
+
+// demoTokens makes the demo's supervisor and desk once, and says where
+// their tokens are and where to sign in.
+func (m *Main) demoTokens(ctx context.Context) error {
+	sup := filepath.Join(m.Config.DataDir, DemoSupervisorTokenFile)
+	desk := filepath.Join(m.Config.DataDir, DemoDeskTokenFile)
+	for p, path := range map[hoso.Principal]string{demoSupervisor: sup, demoDesk: desk} {
+		if _, err := m.tokenFile(ctx, p, path); err != nil {
+			return err
+		}
+	}
+	for _, path := range []string{sup, desk} {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil // made by another process of the deployment: its files are there
+		}
+	}
+	m.Logger.Info("demo: sign in as Hà Nội's supervisor at "+m.HTTP.URL()+"/sign-in with the token in "+sup,
+		"supervisor", demoSupervisor.Name, "token_file", sup)
+	m.Logger.Info("demo: Quận Long Biên's desk posts events with the token in "+desk+
+		": curl -H \"Authorization: Bearer $(cat "+desk+")\" "+m.HTTP.URL()+"/v1/events …",
+		"desk", demoDesk.Name, "token_file", desk)
+	return nil
+}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hoso-ledger/hoso"
+	"github.com/hoso-ledger/hoso/eventstore"
+	"github.com/nats-io/nats.go"
+)
+
+// The tests' principals: national, so that any unit's events and reads
+// are in scope.
+var (
+	testDesk    = hoso.Principal{Name: "test-desk", Role: hoso.RoleDesk}
+	testAuditor = hoso.Principal{Name: "test-auditor", Role: hoso.RoleAuditor}
+)
+
+type tokenKey struct {
+	m    *Main
+	name string
+}
+
+// testTokens holds each Main's tokens made by tokenOf.
+var testTokens sync.Map
+
+// tokenOf returns p's token on m's deployment, making p the first time.
+func tokenOf(t testing.TB, m *Main, p hoso.Principal) string {
+	t.Helper()
+	if tok, ok := testTokens.Load(tokenKey{m, p.Name}); ok {
+		return tok.(string)
+	}
+	tok, err := m.Tokens.CreateToken(context.Background(), p)
+	if hoso.ErrorCode(err) == hoso.ECONFLICT {
+		// Made by an earlier Main on the same data directory: a new token.
+		if err = m.Tokens.Revoke(context.Background(), p.Name); err == nil {
+			tok, err = m.Tokens.CreateToken(context.Background(), p)
+		}
+	}
+	if err != nil {
+		t.Fatalf("token of %s: %v", p.Name, err)
+	}
+	testTokens.Store(tokenKey{m, p.Name}, tok)
+	return tok
+}
+
+// tokenFileOf writes p's token to a file for the commands' --token-file.
+func tokenFileOf(t testing.TB, m *Main, p hoso.Principal) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), p.Name+".token")
+	if err := os.WriteFile(path, []byte(tokenOf(t, m, p)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// request sends one request to m's HTTP door with token ("" for none).
+func request(t testing.TB, m *Main, method, path, token, contentType, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, m.HTTP.URL()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+// get reads path as the national auditor, who may read every route but
+// the admin's.
+func get(t testing.TB, m *Main, path string) (int, []byte) {
+	t.Helper()
+	return request(t, m, http.MethodGet, path, tokenOf(t, m, testAuditor), "", "")
+}
+
+// TestRoutesByRole: every route of the running binary, for every kind of
+// caller, answers as docs/security.md says. A route added without a line
+// here fails the test.
+func TestRoutesByRole(t *testing.T) {
+	m := NewMain()
+	m.Config.AuthFailureBurst = 1000 // the revoked caller fails on every route
+	openMainWith(t, m, filepath.Join(t.TempDir(), "data"))
+	const dossier = "000.00.31.H26-240304-0009"
+	event := `{"type":"received","dossier":"` + dossier + `","unit":"00127","at":"2024-03-04T09:00:00+07:00","procedure":"1.001776","channel":"direct","days":3}`
+	if code, b := request(t, m, "POST", "/v1/events", tokenOf(t, m, testDesk), "application/json", event); code != http.StatusCreated {
+		t.Fatalf("seed event: %d %s", code, b)
+	}
+	waitReady(t, m)
+
+	callers := []struct {
+		name string
+		p    *hoso.Principal // nil: no token
+	}{
+		{"none", nil},
+		{"desk-in", &hoso.Principal{Name: "desk-00127", Role: hoso.RoleDesk, Unit: "00127"}},
+		{"desk-out", &hoso.Principal{Name: "desk-00115", Role: hoso.RoleDesk, Unit: "00115"}},
+		{"supervisor-in", &hoso.Principal{Name: "sup-004", Role: hoso.RoleSupervisor, Unit: "004"}},
+		{"supervisor-out", &hoso.Principal{Name: "sup-00115", Role: hoso.RoleSupervisor, Unit: "00115"}},
+		{"auditor", &hoso.Principal{Name: "aud-004", Role: hoso.RoleAuditor, Unit: "004"}},
+		{"admin", &hoso.Principal{Name: "admin-2", Role: hoso.RoleAdmin}},
+		{"revoked", &hoso.Principal{Name: "sup-revoked", Role: hoso.RoleSupervisor, Unit: "004"}},
+	}
+	tokens := map[string]string{}
+	for _, c := range callers {
+		if c.p != nil {
+			tokens[c.name] = tokenOf(t, m, *c.p)
+		}
+	}
+	if err := m.Tokens.Revoke(context.Background(), "sup-revoked"); err != nil {
+		t.Fatal(err)
+	}
+
+	// What each kind of route answers each caller: ok (the route's own
+	// answer, not 401 or 403), 401 or 403.
+	const ok = 0
+	public := map[string]int{}
+	desk := map[string]int{"none": 401, "desk-in": ok, "desk-out": 403, "supervisor-in": 403, "supervisor-out": 403, "auditor": 403, "admin": 403, "revoked": 401}
+	reader := map[string]int{"none": 401, "desk-in": 403, "desk-out": 403, "supervisor-in": ok, "supervisor-out": 403, "auditor": ok, "admin": 403, "revoked": 401}
+	auditor := map[string]int{"none": 401, "desk-in": 403, "desk-out": 403, "supervisor-in": 403, "supervisor-out": 403, "auditor": ok, "admin": 403, "revoked": 401}
+	signIn := map[string]int{"none": 401, "desk-in": 403, "desk-out": 403, "supervisor-in": ok, "supervisor-out": ok, "auditor": ok, "admin": 403, "revoked": 401}
+	admin := map[string]int{"none": 401, "desk-in": 403, "desk-out": 403, "supervisor-in": 403, "supervisor-out": 403, "auditor": 403, "admin": ok, "revoked": 401}
+	type call struct {
+		method, path, body string
+		want               map[string]int
+	}
+	routes := map[string]call{
+		"POST /v1/events":               {"POST", "/v1/events", event, desk},
+		"GET /v1/dossiers/{code}":       {"GET", "/v1/dossiers/" + dossier, "", reader},
+		"GET /v1/dossiers":              {"GET", "/v1/dossiers?unit=00127", "", reader},
+		"GET /v1/report":                {"GET", "/v1/report?unit=00127", "", reader},
+		"GET /v1/units/{code}":          {"GET", "/v1/units/00127", "", reader},
+		"GET /v1/dossiers/{code}/proof": {"GET", "/v1/dossiers/" + dossier + "/proof", "", auditor},
+		"GET /v1/consistency":           {"GET", "/v1/consistency?from=1&to=1", "", auditor},
+		"GET /v1/checkpoint":            {"GET", "/v1/checkpoint", "", public},
+		"GET /v1/checkpoint/key":        {"GET", "/v1/checkpoint/key", "", public},
+		"GET /healthz":                  {"GET", "/healthz", "", public},
+		"GET /readyz":                   {"GET", "/readyz", "", public},
+		"GET /metrics":                  {"GET", "/metrics", "", public},
+		"GET /{$}":                      {"GET", "/?unit=00127", "", reader},
+		"GET /units/{code}":             {"GET", "/units/00127", "", reader},
+		"GET /dossiers/{code}":          {"GET", "/dossiers/" + dossier, "", reader},
+		"GET /static/":                  {"GET", "/static/dashboard.css", "", public},
+		"GET /sign-in":                  {"GET", "/sign-in", "", public},
+		"POST /sign-in":                 {"POST", "/sign-in", "", signIn},
+		"POST /sign-out":                {"POST", "/sign-out", "", public},
+		"GET /v1/tokens":                {"GET", "/v1/tokens", "", admin},
+		"POST /v1/tokens":               {"POST", "/v1/tokens", "", admin},
+		"DELETE /v1/tokens/{name}":      {"DELETE", "/v1/tokens/victim-", "", admin},
+	}
+	var patterns []string
+	for pattern := range m.HTTP.Routes() {
+		patterns = append(patterns, pattern)
+	}
+	sort.Strings(patterns)
+	for _, pattern := range patterns {
+		c, listed := routes[pattern]
+		if !listed {
+			t.Errorf("route %s (%s) is not in this table: add it, with who may use it, here and in docs/security.md", pattern, m.HTTP.Routes()[pattern])
+			continue
+		}
+		for _, caller := range callers {
+			path, body := c.path, c.body
+			switch pattern {
+			case "POST /v1/tokens":
+				body = `{"name":"made-by-` + caller.name + `","role":"supervisor","unit":"004"}`
+			case "POST /sign-in":
+				// The token in the form: the page signs in readers only.
+				body = "token=" + tokens[caller.name]
+			case "DELETE /v1/tokens/{name}":
+				// Each caller aims at a principal of its own, which only the admin removes.
+				victim := hoso.Principal{Name: "victim-" + caller.name, Role: hoso.RoleDesk, Unit: "00127"}
+				tokenOf(t, m, victim)
+				path += caller.name
+			}
+			contentType := "application/json"
+			if pattern == "POST /sign-in" {
+				contentType = "application/x-www-form-urlencoded"
+			}
+			code, b := request(t, m, c.method, path, tokens[caller.name], contentType, body)
+			want := c.want[caller.name]
+			switch {
+			case want == ok && (code == 401 || code == 403 || code >= 500):
+				t.Errorf("%s as %s: %d %.200s, want the route's own answer", pattern, caller.name, code, b)
+			case want != ok && code != want:
+				t.Errorf("%s as %s: %d %.200s, want %d", pattern, caller.name, code, b, want)
+			}
+		}
+	}
+	for pattern := range routes {
+		if _, ok := m.HTTP.Routes()[pattern]; !ok {
+			t.Errorf("the table lists %s, which the server does not serve", pattern)
+		}
+	}
+}
+
+// ingestMsg is a request to the NATS ingest door carrying the national
+// desk's token.
+func ingestMsg(t testing.TB, m *Main, data []byte) *nats.Msg {
+	t.Helper()
+	msg := nats.NewMsg(eventstore.IngestSubject)
+	msg.Header.Set("Authorization", "Bearer "+tokenOf(t, m, testDesk))
+	msg.Data = data
+	return msg
+}
