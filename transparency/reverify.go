@@ -276,6 +276,11 @@ func (v *reverifier) advance(seq uint64, tail bool) {
 // saves it at once and stops the Log signing checkpoints: a ledger known to
 // be altered vouches for nothing more until an operator has looked.
 func (v *reverifier) fault(f *Fault) {
+	// Halt before the fault is visible through Tampered: whoever sees the
+	// fault must also see that no more checkpoints are signed.
+	if v.log.Halted() == nil {
+		v.log.halt(f)
+	}
 	v.mu.Lock()
 	first := v.state.Fault == nil || f.Seq < v.state.Fault.Seq
 	if first {
@@ -296,9 +301,6 @@ func (v *reverifier) fault(f *Fault) {
 		if err := v.save(); err != nil {
 			v.log.Logger.Warn("verification: save the fault", "err", err)
 		}
-	}
-	if v.log.Halted() == nil {
-		v.log.halt(f)
 	}
 }
 
