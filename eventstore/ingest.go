@@ -336,7 +336,7 @@ func (in *Ingester) AppendBulk(ctx context.Context, events []*hoso.Event) []hoso
 func (in *Ingester) appendBatch(ctx context.Context, events []*hoso.Event, msgID bool) []hoso.BatchResult {
 	results := make([]hoso.BatchResult, len(events))
 	if len(events) == 1 {
-		in.appendRound(ctx, events, []int{0}, results, msgID)
+		in.appendRound(ctx, events, []int{0}, results, msgID, nil)
 		return results
 	}
 	// round[i] is how many events of events[i]'s dossier (or bucket) come
@@ -364,10 +364,18 @@ func (in *Ingester) appendBatch(ctx context.Context, events []*hoso.Event, msgID
 		byRound[next[r]] = i
 		next[r]++
 	}
+	// failed holds, per dossier, the first of its events in the batch whose
+	// append failed without a definite answer (an internal error: a
+	// timeout, a stream without a leader), which may or may not be stored.
+	// The dossier's later events are not attempted: appended, they could
+	// leave it stored without it (a resolution valid without the
+	// supplement received before it), and the sender's retry of both
+	// would then be refused.
+	failed := map[string]int{}
 	for r := range rounds {
 		idx := byRound[start[r]:start[r+1]]
 		for from := 0; from < len(idx); from += in.BatchInFlight {
-			in.appendRound(ctx, events, idx[from:min(from+in.BatchInFlight, len(idx))], results, msgID)
+			in.appendRound(ctx, events, idx[from:min(from+in.BatchInFlight, len(idx))], results, msgID, failed)
 		}
 	}
 	return results
@@ -377,8 +385,19 @@ func (in *Ingester) appendBatch(ctx context.Context, events []*hoso.Event, msgID
 // dossiers (buckets, in a bucketed stream), holding their stripes (taken in
 // ascending order, so two rounds never deadlock) from validation until the
 // acknowledgement. Each event is checked and published in turn, so that the
-// server stores the first while the next are checked.
-func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx []int, results []hoso.BatchResult, msgID bool) {
+// server stores the first while the next are checked. An event whose
+// dossier is in failed is not attempted; one that fails with an internal
+// error puts its dossier there (failed nil: a batch of one).
+func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx []int, results []hoso.BatchResult, msgID bool, failed map[string]int) {
+	if failed != nil {
+		defer func() {
+			for _, i := range idx {
+				if _, ok := failed[events[i].Dossier]; !ok && hoso.ErrorCode(results[i].Err) == hoso.EINTERNAL {
+					failed[events[i].Dossier] = i
+				}
+			}
+		}()
+	}
 	stripes := make([]int, 0, len(idx))
 	for _, i := range idx {
 		stripes = append(stripes, in.stripeOf(events[i].Dossier))
@@ -402,6 +421,10 @@ func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx [
 	flights := make([]inFlight, 0, len(idx))
 	for _, i := range idx {
 		e := events[i]
+		if j, ok := failed[e.Dossier]; ok {
+			results[i].Err = hoso.Errorf(hoso.EINTERNAL, "not appended: event %d of this batch, for the same dossier, failed and may or may not be stored; send both again", j+1)
+			continue
+		}
 		if results[i].Err = in.prepare(ctx, e); results[i].Err != nil {
 			continue
 		}

@@ -28,6 +28,15 @@ const StreamName = "HOSO_EVENTS"
 // still recognises a re-sent id from the dossier's own history.
 const DefaultDuplicateWindow = 24 * time.Hour
 
+// PublishAckTimeout bounds the wait for JetStream's acknowledgement of an
+// append. On a cluster, an append sent to a stream leader that dies before
+// it answers is never answered, and without a bound the ingester would wait
+// for it for ever while holding its dossiers' locks (found by
+// TestClusterNodeKilledAndRestarted). Past it the append is refused as an
+// internal error: the sender retries, and the event's id makes a retry of
+// an append that was stored after all a duplicate.
+const PublishAckTimeout = 10 * time.Second
+
 // Config says where the ledger lives.
 type Config struct {
 	// DataDir holds the embedded server's JetStream files (DataDir/nats).
@@ -157,7 +166,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
 	s.nc = nc
-	if s.js, err = jetstream.New(nc); err != nil {
+	if s.js, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(PublishAckTimeout)); err != nil {
 		s.Close()
 		return nil, err
 	}
