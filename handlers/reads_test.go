@@ -252,6 +252,12 @@ func TestReadEndpointsRefuseBadParameters(t *testing.T) {
 		{"/v1/report?from=2024-03-01", "to"},
 		{"/v1/report?to=2024-03-06", "from"},
 		{"/v1/report?from=2024-03-06&to=2024-03-01", "to"},
+		{"/v1/report?from=2024-02-01&to=2024-02-30", "to"},
+		{rep + "&unit=004&level=province", "level"},
+		{rep + "&unit=HN-TTPVHCC", "unit"},
+		// Quận Long Biên ended at the 2025 reform.
+		{"/v1/report?unit=004&from=2025-08-01&to=2025-08-31", "unit"},
+		{rep + "&level=ward&by=level", "by"},
 		{"/v1/dossiers?state=late", "state"},
 		{"/v1/dossiers?limit=0", "limit"},
 		{"/v1/dossiers?limit=ten", "limit"},

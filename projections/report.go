@@ -211,7 +211,7 @@ func newPlan(units *hoso.Units, q ReportQuery) (*plan, error) {
 	} else {
 		u, ok := reg.current(q.Unit)
 		if !ok {
-			return nil, hoso.FieldErrorf("unit", "unknown unit %q on %s", q.Unit, q.To)
+			return nil, unknownScope(reg, q)
 		}
 		pl.scopeName = u.Name
 		scopeLevel = u.Level
@@ -248,6 +248,23 @@ func newPlan(units *hoso.Units, q ReportQuery) (*plan, error) {
 		pl.rows = append(pl.rows, hoso.ReportRow{Unit: u.Code, Name: u.Name, Level: u.Level})
 	}
 	return pl, nil
+}
+
+// unknownScope is the error for a scope unit that does not exist on the
+// report's last day; for one that existed before, it says until when and
+// which report holds its dossiers then.
+func unknownScope(reg *resolver, q ReportQuery) error {
+	v, ok := reg.lastBefore(q.Unit)
+	if !ok || v.ValidTo == "" {
+		return hoso.FieldErrorf("unit", "unknown unit %q on %s", q.Unit, q.To)
+	}
+	msg := fmt.Sprintf("unit %q (%s) no longer exists on %s: it ended on %s; ask for a period that ends before then", q.Unit, v.Name, q.To, v.ValidTo)
+	if eff, _, ok := reg.effective(q.Unit); ok {
+		if u, ok := reg.current(eff); ok {
+			msg += fmt.Sprintf(", or for %s (%s), whose report counts its dossiers", eff, u.Name)
+		}
+	}
+	return hoso.FieldErrorf("unit", "%s", msg)
 }
 
 // mapUnits finds the report's member codes among every unit code of the
