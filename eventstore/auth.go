@@ -39,13 +39,13 @@ func DeskPermissions() *server.Permissions {
 
 // LedgerPermissions are what the ledger's own role needs on an external
 // cluster (docs/security.md writes them as server configuration): append
-// events and checkpoints, use the JetStream API, serve hoso.ingest and
-// answer its requests. The embedded server's ledger user, the server's
+// events and checkpoints, keep the principals in the token bucket, use the
+// JetStream API, serve hoso.ingest and answer its requests. The embedded server's ledger user, the server's
 // owner, has every permission.
 func LedgerPermissions() *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: []string{
-			SubjectPrefix + ">", CheckpointSubject, "$JS.API.>", "_INBOX.>",
+			SubjectPrefix + ">", CheckpointSubject, "$KV." + TokenBucket + ".>", "$JS.API.>", "_INBOX.>",
 		}},
 		Subscribe: &server.SubjectPermission{Allow: []string{IngestSubject, "$SRV.>", "_INBOX.>"}},
 		// Answers to desk systems whose inbox prefix is not _INBOX.

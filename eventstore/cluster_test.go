@@ -176,6 +176,19 @@ func TestClusterNodeKilledAndRestarted(t *testing.T) {
 	if cfg := info.CachedInfo().Config; cfg.Replicas != 3 || !cfg.DenyDelete || !cfg.DenyPurge {
 		t.Fatalf("stream config %+v", cfg)
 	}
+	// The ledger's role keeps the deployment's principals on the cluster.
+	u, _ := registry(t)
+	tokens, err := s.OpenTokens(ctx, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokens.CreateToken(ctx, hoso.Principal{Name: "cluster-desk", Role: hoso.RoleDesk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := tokens.Authenticate(ctx, tok); err != nil || p.Name != "cluster-desk" {
+		t.Fatalf("authenticate on the cluster: %v %v", p, err)
+	}
 
 	lines, sum := history(t, 3000, 11)
 	killAt := int64(sum.Events / 3)
