@@ -1,6 +1,7 @@
 package eventstore_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -178,7 +179,17 @@ func TestExternalServerWithLedgerPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	svc := &eventstore.IngestService{Events: newIngester(t, s)}
+	// The ledger's role keeps the principals in the token bucket too.
+	u, _ := registry(t)
+	tokens, err := s.OpenTokens(ctx, u, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := tokens.CreateToken(ctx, hoso.Principal{Name: "desk-long-bien", Role: hoso.RoleDesk, Unit: "004"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &eventstore.IngestService{Events: newIngester(t, s), Tokens: tokens}
 	if err := svc.Open(s.Conn()); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +205,10 @@ func TestExternalServerWithLedgerPermissions(t *testing.T) {
 	}
 	defer desk.Close()
 	for i, js := range []string{received("EXT-1"), `{"type":"transferred","dossier":"EXT-1","unit":"00127","to_unit":"004","at":"2024-03-01T10:00:00+07:00"}`} {
-		reply, err := desk.Request(eventstore.IngestSubject, []byte(js), 5*time.Second)
+		msg := nats.NewMsg(eventstore.IngestSubject)
+		msg.Header.Set("Authorization", "Bearer "+token)
+		msg.Data = []byte(js)
+		reply, err := desk.RequestMsg(msg, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,6 +220,14 @@ func TestExternalServerWithLedgerPermissions(t *testing.T) {
 	entries, err := s.ReadDossier(ctx, "EXT-1")
 	if err != nil || len(entries) != 2 || entries[1].Seq != 2 {
 		t.Fatalf("read dossier: %d entries %v", len(entries), err)
+	}
+	if !bytes.Contains(entries[1].Data, []byte(`"by":"desk-long-bien"`)) {
+		t.Fatalf("stored event without its submitter: %s", entries[1].Data)
+	}
+	// Without a token the NATS door refuses, naming what is missing.
+	reply, err := desk.Request(eventstore.IngestSubject, []byte(received("EXT-2")), 5*time.Second)
+	if err != nil || reply.Header.Get("Nats-Service-Error-Code") != "401" || !bytes.Contains(reply.Data, []byte("bearer token")) {
+		t.Fatalf("no token: %v %s (%v)", reply.Header, reply.Data, err)
 	}
 	var seen []uint64
 	if err := s.Read(ctx, 1, false, func(e hoso.LedgerEntry) error { seen = append(seen, e.Seq); return nil }); err != nil || len(seen) != 2 {
