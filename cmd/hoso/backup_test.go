@@ -36,8 +36,8 @@ func openLedgerMain(t *testing.T, dir string, checkpointEvery uint64) *Main {
 	return m
 }
 
-// simulatedLedger imports a simulated history into a new data directory
-// and serves it until its tree and read model have caught up: it returns
+// simulatedLedger imports a simulated history into a new data directory,
+// its stream in 16 subject buckets, and serves it until its tree and read model have caught up: it returns
 // the running Main and the simulator's summary.
 func simulatedLedger(t *testing.T, dir string) (*Main, string) {
 	t.Helper()
@@ -48,7 +48,7 @@ func simulatedLedger(t *testing.T, dir string) (*Main, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, _, err := runCmd(t, ndjson, "import", "--data", data, "-"); err != nil {
+	if out, _, err := runCmd(t, ndjson, "import", "--data", data, "--subject-buckets", "16", "-"); err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
 	m := openLedgerMain(t, data, 100)
@@ -123,6 +123,9 @@ func TestBackupRestoreIntoFreshLedger(t *testing.T) {
 		}
 
 		r := openLedgerMain(t, restored, 100)
+		if r.Store.Buckets() != 16 {
+			t.Fatalf("restored stream in %d buckets, want the backup's 16", r.Store.Buckets())
+		}
 		waitCaughtUp(t, r)
 		cp, err := r.Transparency.LatestCheckpoint(context.Background())
 		if err != nil || cp.Size != kept.Size || !bytes.Equal(cp.Root, kept.Root) || cp.Origin != kept.Origin {
@@ -250,6 +253,10 @@ func TestRestoreRefusesTamperedBackup(t *testing.T) {
 	changed := copyBackup(t, backup, backupEvents, replace(`"channel":"postal"`, `"channel":"online"`))
 	covered := copyBackup(t, backup, backupEvents, replace(`"channel":"postal"`, `"channel":"online"`))
 	setManifestDigest(t, covered)
+	// Untouched, it restores (one subject per dossier) and verifies.
+	if out, errOut, err := runCmd(t, "", "restore", "--data", filepath.Join(dir, "restored"), backup); err != nil || !strings.Contains(out, "ok: 6 events of 3 dossiers") {
+		t.Fatalf("restore of the untouched backup: %v\n%s%s", err, out, errOut)
+	}
 	for _, tt := range []struct {
 		name, backup, want string
 	}{
