@@ -498,8 +498,9 @@ func (s *Store) publishError(code string, err error) error {
 		return errWrongLastSeq
 	}
 	if cause, ok := storageRefusal(err); ok {
-		s.full.Store(true)
-		s.log.Warn("stream full: event refused; nothing was stored", "stream", StreamName, "cause", cause)
+		if !s.full.Swap(true) { // once, not for every event of every retried batch
+			s.log.Warn("stream full: events refused until there is room; nothing of them is stored", "stream", StreamName, "cause", cause)
+		}
 		return fmt.Errorf("append to %s: %w", s.SubjectOf(code), &hoso.Error{Code: hoso.EUNAVAILABLE, Message: "the ledger's storage is full: " +
 			cause + "; the event was not stored; retry it once the operator has made room"})
 	}
@@ -548,8 +549,7 @@ func (s *Store) StorageFull() bool { return s.full.Load() }
 
 // stored notes an append the stream stored: there is room again.
 func (s *Store) stored() {
-	if s.full.Load() {
-		s.full.Store(false)
+	if s.full.Load() && s.full.Swap(false) {
 		s.log.Info("stream takes events again", "stream", StreamName)
 	}
 }
