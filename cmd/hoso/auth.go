@@ -17,12 +17,15 @@ const (
 	AdminTokenFile          = "admin.token"
 	DemoSupervisorTokenFile = "demo-supervisor.token"
 	DemoDeskTokenFile       = "demo-desk.token"
+	DemoAuditorTokenFile    = "demo-auditor.token"
 )
 
-// The demo's principals: a supervisor of Hà Nội and the desk of Quận Long
-// Biên (its own desk and its wards), which the demo history is of.
+// The demo's principals: a supervisor and an auditor of Hà Nội, which the
+// demo history is of, and the desk of Quận Long Biên (its own desk and its
+// wards).
 var (
 	demoSupervisor = hoso.Principal{Name: "demo-supervisor-hanoi", Role: hoso.RoleSupervisor, Unit: "01"}
+	demoAuditor    = hoso.Principal{Name: "demo-auditor-hanoi", Role: hoso.RoleAuditor, Unit: "01"}
 	demoDesk       = hoso.Principal{Name: "demo-desk-long-bien", Role: hoso.RoleDesk, Unit: "004"}
 )
 
@@ -71,23 +74,25 @@ func (m *Main) tokenFile(ctx context.Context, p hoso.Principal, path string) (cr
 	return true, nil
 }
 
-// demoTokens makes the demo's supervisor and desk once, and says where
-// their tokens are and where to sign in.
+// demoTokens makes the demo's principals once, and says where their
+// tokens are and where to sign in.
 func (m *Main) demoTokens(ctx context.Context) error {
 	sup := filepath.Join(m.Config.DataDir, DemoSupervisorTokenFile)
+	aud := filepath.Join(m.Config.DataDir, DemoAuditorTokenFile)
 	desk := filepath.Join(m.Config.DataDir, DemoDeskTokenFile)
-	for p, path := range map[hoso.Principal]string{demoSupervisor: sup, demoDesk: desk} {
+	for p, path := range map[hoso.Principal]string{demoSupervisor: sup, demoAuditor: aud, demoDesk: desk} {
 		if _, err := m.tokenFile(ctx, p, path); err != nil {
 			return err
 		}
 	}
-	for _, path := range []string{sup, desk} {
+	for _, path := range []string{sup, aud, desk} {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return nil // made by another process of the deployment: its files are there
 		}
 	}
 	m.Logger.Info("demo: sign in as Hà Nội's supervisor at "+m.HTTP.URL()+"/sign-in with the token in "+sup,
 		"supervisor", demoSupervisor.Name, "token_file", sup)
+	m.Logger.Info("demo: Hà Nội's auditor reads proofs with the token in "+aud, "auditor", demoAuditor.Name, "token_file", aud)
 	m.Logger.Info("demo: Quận Long Biên's desk posts events with the token in "+desk+
 		": curl -H \"Authorization: Bearer $(cat "+desk+")\" "+m.HTTP.URL()+"/v1/events …",
 		"desk", demoDesk.Name, "token_file", desk)

@@ -222,3 +222,59 @@ func ingestMsg(t testing.TB, m *Main, data []byte) *nats.Msg {
 	msg.Data = data
 	return msg
 }
+
+// TestFirstStartTokens: the first start writes the admin's token, the
+// demo's the supervisor's, auditor's and desk's, each 0600 and working
+// for its role and scope; a second start makes none anew.
+func TestFirstStartTokens(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	m := openDemo(t, dir)
+	read := func(name string) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", name, info.Mode().Perm())
+		}
+		token, err := readTokenFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return token
+	}
+	admin, sup, aud, desk := read(AdminTokenFile), read(DemoSupervisorTokenFile), read(DemoAuditorTokenFile), read(DemoDeskTokenFile)
+	waitReady(t, m)
+	for _, tt := range []struct {
+		name, method, path, token, body string
+		want                            int
+	}{
+		{"admin lists", "GET", "/v1/tokens", admin, "", 200},
+		{"supervisor reads Hà Nội", "GET", "/v1/report?unit=01&level=district&from=2024-01-01&to=2024-12-31", sup, "", 200},
+		{"supervisor reads no other province", "GET", "/v1/report?unit=79", sup, "", 403},
+		{"auditor proves", "GET", "/v1/consistency?from=1&to=1", aud, "", 200},
+		{"desk posts for a Long Biên ward", "POST", "/v1/events", desk, `{"type":"received","dossier":"FIRST-1","unit":"00127","at":"2024-03-04T09:00:00+07:00","procedure":"1.001776","channel":"direct","days":3}`, 201},
+		{"desk posts for no other district", "POST", "/v1/events", desk, `{"type":"received","dossier":"FIRST-2","unit":"00004","at":"2024-03-04T09:00:00+07:00","procedure":"1.001776","channel":"direct","days":3}`, 403},
+	} {
+		code, b := request(t, m, tt.method, tt.path, tt.token, "application/json", tt.body)
+		if code != tt.want {
+			t.Errorf("%s: %d %.300s, want %d", tt.name, code, b, tt.want)
+		}
+		if tt.want == 403 && tt.method == "POST" && !strings.Contains(string(b), `"field":"unit"`) {
+			t.Errorf("%s: the refusal does not name unit: %s", tt.name, b)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m = openDemo(t, dir)
+	if read(AdminTokenFile) != admin || read(DemoSupervisorTokenFile) != sup {
+		t.Error("a second start wrote new tokens")
+	}
+	ps, err := m.Tokens.Principals(context.Background())
+	if err != nil || len(ps) != 4 {
+		t.Errorf("principals after two starts: %v %v, want admin and the demo's three", ps, err)
+	}
+}

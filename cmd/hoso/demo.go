@@ -62,7 +62,7 @@ func (m *Main) startDemo() bool {
 				m.Logger.Error("demo preload: marker", "err", err)
 			}
 			m.Logger.Info("demo preloaded", "events", n, "took", time.Since(start).Round(time.Millisecond),
-				"try", m.HTTP.URL()+"/v1/report?unit="+demoUnit+"&level=district&from="+demoFrom+"&to="+demoTo)
+				"try", m.HTTP.URL()+"/?unit="+demoUnit+"&level=district&from="+demoFrom+"&to="+demoTo)
 		}
 		if err := m.openWatcher(); err != nil {
 			m.Logger.Error("deadline watcher", "err", err)
