@@ -125,10 +125,10 @@ func (d *dashboard) handleReport(w http.ResponseWriter, r *http.Request) {
 		LevelName: levelNames[rep.Level], From: rep.From, To: rep.To, Default: chosen,
 		Rows: rep.Rows, Total: rep.Total, Split: rep.Levels, AsOfSeq: rep.AsOfSeq,
 		HasOwn: slices.ContainsFunc(rep.Rows, func(r hoso.ReportRow) bool { return r.Own }),
-		Units:  d.unitOptions(unit, asOf),
+		Units:  d.unitOptions(hoso.PrincipalFromContext(r.Context()), unit, asOf),
 		Levels: levelOptions(rep.Level),
 		Quick:  quickPeriods(unit, p["level"], today, rep.From, rep.To),
-		Crumbs: d.reportCrumbs(unit, asOf, rep.From, rep.To),
+		Crumbs: d.reportCrumbs(hoso.PrincipalFromContext(r.Context()), unit, asOf, rep.From, rep.To),
 		NoRows: !slices.ContainsFunc(rep.Rows, func(r hoso.ReportRow) bool { return !r.Own }),
 	}
 	export := url.Values{"level": {string(rep.Level)}, "from": {rep.From}, "to": {rep.To}}
@@ -202,10 +202,23 @@ func (d *dashboard) childLevel(unit string, asOf time.Time) hoso.Level {
 
 // unitOptions are the whole country and every province on asOf, plus the
 // unit itself when it is below a province.
-func (d *dashboard) unitOptions(unit string, asOf time.Time) []option {
-	opts := []option{{Value: "", Label: "Toàn quốc", Selected: unit == ""}}
-	found := unit == ""
-	for _, u := range d.Registry.Descendants("", hoso.LevelProvince, asOf) {
+//
+// A principal with a scope is offered its own unit and the units under it
+// only: what it may read.
+func (d *dashboard) unitOptions(p *hoso.Principal, unit string, asOf time.Time) []option {
+	var opts []option
+	var choices []hoso.Unit
+	if p == nil || p.National() {
+		opts = append(opts, option{Value: "", Label: "Toàn quốc", Selected: unit == ""})
+		choices = d.Registry.Descendants("", hoso.LevelProvince, asOf)
+	} else {
+		if u, ok := d.Registry.At(p.Unit, asOf); ok {
+			choices = append(choices, u)
+		}
+		choices = append(choices, d.Registry.Children(p.Unit, asOf)...)
+	}
+	found := unit == "" && (p == nil || p.National())
+	for _, u := range choices {
 		opts = append(opts, option{Value: u.Code, Label: u.Name + " (" + u.Code + ")", Selected: u.Code == unit})
 		found = found || u.Code == unit
 	}
@@ -226,15 +239,22 @@ func levelOptions(current hoso.Level) []option {
 }
 
 // reportCrumbs are the reports of the whole country and of each ancestor of
-// unit, down to unit itself, for the same period.
-func (d *dashboard) reportCrumbs(unit string, asOf time.Time, from, to string) []link {
-	crumbs := []link{{Label: "Toàn quốc", URL: reportURL("", "", from, to), Current: unit == ""}}
+// unit, down to unit itself, for the same period: those the principal may
+// read, from its scope unit down.
+func (d *dashboard) reportCrumbs(p *hoso.Principal, unit string, asOf time.Time, from, to string) []link {
+	national := p == nil || p.National()
+	var crumbs []link
+	if national {
+		crumbs = append(crumbs, link{Label: "Toàn quốc", URL: reportURL("", "", from, to), Current: unit == ""})
+	}
 	if unit == "" {
 		return crumbs
 	}
 	anc := d.Registry.Ancestors(unit, asOf)
 	for i := len(anc) - 1; i >= 0; i-- {
-		crumbs = append(crumbs, link{Label: anc[i].Name, URL: reportURL(anc[i].Code, "", from, to)})
+		if national || p.Covers(d.Registry, anc[i].Code, asOf) {
+			crumbs = append(crumbs, link{Label: anc[i].Name, URL: reportURL(anc[i].Code, "", from, to)})
+		}
 	}
 	if u, ok := d.Registry.At(unit, asOf); ok {
 		crumbs = append(crumbs, link{Label: u.Name, URL: reportURL(unit, "", from, to), Current: true})

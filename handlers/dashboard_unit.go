@@ -65,7 +65,7 @@ func (d *dashboard) handleUnit(w http.ResponseWriter, r *http.Request) {
 	now := d.now()
 	page := unitPage{
 		Title: view.Name, Unit: view.UnitBacklog, Children: view.Children, AsOfSeq: view.AsOfSeq,
-		Crumbs: d.unitCrumbs(code, now),
+		Crumbs: d.unitCrumbs(hoso.PrincipalFromContext(r.Context()), code, now),
 		Report: reportURL(code, "", day(yearStart(now.In(hoso.VietnamZone))), day(now)),
 		Gone:   d.goneNotice(view.Unit, now),
 	}
@@ -174,12 +174,15 @@ func mustParseDay(s string) time.Time {
 	return t
 }
 
-// unitCrumbs are the pages of the unit's ancestors, from its province down.
-func (d *dashboard) unitCrumbs(code string, now time.Time) []link {
+// unitCrumbs are the pages of the unit's ancestors, from its province down:
+// those the principal may read.
+func (d *dashboard) unitCrumbs(p *hoso.Principal, code string, now time.Time) []link {
 	anc := d.Registry.Ancestors(code, now)
 	crumbs := make([]link, 0, len(anc)+1)
 	for i := len(anc) - 1; i >= 0; i-- {
-		crumbs = append(crumbs, link{Label: anc[i].Name, URL: "/units/" + url.PathEscape(anc[i].Code)})
+		if p == nil || p.Covers(d.Registry, anc[i].Code, now) {
+			crumbs = append(crumbs, link{Label: anc[i].Name, URL: "/units/" + url.PathEscape(anc[i].Code)})
+		}
 	}
 	return append(crumbs, link{Label: d.unitName(code, now), URL: "/units/" + url.PathEscape(code), Current: true})
 }

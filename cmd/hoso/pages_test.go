@@ -85,6 +85,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	if cookies := browse(t, ctx, chromedp.Evaluate[string]("document.cookie")); strings.Contains(cookies, "hoso_session") {
 		t.Errorf("the page's script sees the session cookie: %q", cookies)
 	}
+	// The page offers the scope's units only: the district and its wards.
+	options := browse(t, ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("#unit option")).map(o => o.value).join(",")`))
+	if !strings.HasPrefix(options, "004,") || strings.Contains(options, "01,") || strings.Contains(options, ",,") || !strings.Contains(options, ",00127") {
+		t.Errorf("unit choices %q, want 004 and its wards only", options)
+	}
+	if crumbs := browse(t, ctx, chromedp.Text(chromedp.CSS("nav.crumbs"))); strings.Contains(crumbs, "Toàn quốc") || strings.Contains(crumbs, "Hà Nội") {
+		t.Errorf("crumbs %q lead above the scope", crumbs)
+	}
 	h1 := browse(t, ctx, chromedp.Text(chromedp.CSS("h1")))
 	total := browse(t, ctx, chromedp.Text(chromedp.CSS("tfoot tr.total")))
 	shot := browse(t, ctx, chromedp.FullScreenshot(100)) // 100: PNG
