@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hoso-ledger/hoso"
 	"github.com/hoso-ledger/hoso/eventstore"
@@ -276,5 +278,55 @@ func TestFirstStartTokens(t *testing.T) {
 	ps, err := m.Tokens.Principals(context.Background())
 	if err != nil || len(ps) != 4 {
 		t.Errorf("principals after two starts: %v %v, want admin and the demo's three", ps, err)
+	}
+}
+
+// TestRevocationHoldsInEveryProcess: two processes of one deployment (the
+// second an ingest-only process on the first's NATS) share the principals:
+// a token made through one works at the other, and revoked through one it
+// is refused by the other's next request, at both doors.
+func TestRevocationHoldsInEveryProcess(t *testing.T) {
+	a := openMain(t, filepath.Join(t.TempDir(), "a"))
+	b := NewMain()
+	b.Config.ReadModel = false
+	b.Config.NATSURL = a.Store.ClientURL()
+	b.Config.NATSCredentials = a.Store.LedgerCredentials()
+	openMainWith(t, b, filepath.Join(t.TempDir(), "b"))
+
+	admin, err := readTokenFile(filepath.Join(a.Config.DataDir, AdminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body := request(t, a, "POST", "/v1/tokens", admin, "application/json", `{"name":"desk-viet-hung","role":"desk","unit":"00127"}`)
+	var made struct{ Token string }
+	if err := json.Unmarshal(body, &made); err != nil || code != http.StatusCreated || made.Token == "" {
+		t.Fatalf("make a token: %d %s", code, body)
+	}
+	event := func(code string) string {
+		return `{"type":"received","dossier":"` + code + `","unit":"00127","at":"2024-03-04T09:00:00+07:00","procedure":"1.001776","channel":"direct","days":3}`
+	}
+	if code, body := request(t, b, "POST", "/v1/events", made.Token, "application/json", event("REV-1")); code != http.StatusCreated {
+		t.Fatalf("the other process: %d %s", code, body)
+	}
+	if code, body := request(t, a, "DELETE", "/v1/tokens/desk-viet-hung", admin, "", ""); code != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", code, body)
+	}
+	if code, body := request(t, b, "POST", "/v1/events", made.Token, "application/json", event("REV-2")); code != http.StatusUnauthorized {
+		t.Fatalf("revoked, the other process answered %d %s", code, body)
+	}
+	nc, err := nats.Connect(b.Store.ClientURL(), b.Store.LedgerAuth())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	msg := nats.NewMsg(eventstore.IngestSubject)
+	msg.Header.Set("Authorization", "Bearer "+made.Token)
+	msg.Data = []byte(event("REV-3"))
+	reply, err := nc.RequestMsg(msg, 5*time.Second)
+	if err != nil || reply.Header.Get("Nats-Service-Error-Code") != "401" {
+		t.Fatalf("revoked, over NATS: %v %s (%v)", reply.Header, reply.Data, err)
+	}
+	if last, err := a.Store.LastSeq(context.Background()); err != nil || last != 1 {
+		t.Fatalf("stream holds %d events (%v), want the one before the revocation", last, err)
 	}
 }
