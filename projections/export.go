@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/hoso-ledger/hoso"
@@ -124,7 +125,8 @@ func (rep *Report) CSV(w io.Writer) error {
 
 // XLSX writes the form as a workbook: the form's number, title, period and
 // reporting unit, the grouped and numbered headers, the rows (own rows
-// first), the subtotal rows per authority level and the totals row.
+// first), the subtotal rows per authority level and the totals row, and
+// under it a note of the unassigned dossiers, if any.
 func (rep *Report) XLSX(w io.Writer) error {
 	f := excelize.NewFile()
 	defer f.Close()
@@ -212,6 +214,18 @@ func (rep *Report) XLSX(w io.Writer) error {
 	}
 	totalRow := row
 	put("", totalName, &rep.Total)
+	if n := rep.Total.Unassigned; n > 0 {
+		// Not a column of the form: a note under it.
+		var names []string
+		for i := range rep.Rows {
+			if rep.Rows[i].Unassigned > 0 {
+				names = append(names, fmt.Sprintf("%s: %d", rep.Rows[i].Name, rep.Rows[i].Unassigned))
+			}
+		}
+		set(1, totalRow+2, fmt.Sprintf("Ghi chú: %d hồ sơ của đơn vị không còn tồn tại ngày %s, chưa xác định được đơn vị tiếp nhận theo bảng chuyển đổi đơn vị hành chính, được tính ở đơn vị gần nhất còn tồn tại (%s).",
+			n, viDate(rep.To), strings.Join(names, "; ")))
+		merge(1, totalRow+2, ncols, totalRow+2)
+	}
 
 	header, err := f.NewStyle(&excelize.Style{
 		Font:      &excelize.Font{Bold: true},
@@ -273,13 +287,13 @@ func (rep *Report) Text(w io.Writer) error {
 		scope += " (" + rep.Unit + ")"
 	}
 	fmt.Fprintf(w, "%s, %s by %s, %s to %s, as of seq %d\n", scope, rep.Level, rep.By, rep.From, rep.To, rep.AsOfSeq)
-	fmt.Fprintln(tw, "code\tname\tcarried\treceived\tonline\tdirect\tpostal\tin\tout\tresolved\tearly\ton time\tlate\twithdrawn\tpending\tin deadline\toverdue\tpaused\ton-time %\tresolved %\t")
+	fmt.Fprintln(tw, "code\tname\tcarried\treceived\tonline\tdirect\tpostal\tin\tout\tresolved\tearly\ton time\tlate\twithdrawn\tpending\tin deadline\toverdue\tpaused\ton-time %\tresolved %\tunassigned\t")
 	line := func(code, name string, r *hoso.ReportRow) {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%d\t\n",
 			code, name, r.CarriedOver, r.Received, r.ReceivedOnline, r.ReceivedDirect, r.ReceivedPostal,
 			r.TransferredIn, r.TransferredOut, r.Resolved, r.ResolvedEarly, r.ResolvedOnTime, r.ResolvedLate,
 			r.Withdrawn, r.Pending, r.PendingInDeadline, r.PendingOverdue, r.PendingPaused,
-			percent(r.OnTimeRate), percent(r.ResolutionRate))
+			percent(r.OnTimeRate), percent(r.ResolutionRate), r.Unassigned)
 	}
 	for i := range rep.Rows {
 		line(rowKey(&rep.Rows[i]), rep.Rows[i].Name, &rep.Rows[i])

@@ -431,3 +431,29 @@ func sheetText(t *testing.T, data []byte) []byte {
 	}
 	return out.Bytes()
 }
+
+// TestReportXLSXUnassigned: the form has no column for dossiers whose new
+// unit is not known, so a note under the table says how many and where.
+func TestReportXLSXUnassigned(t *testing.T) {
+	u, _ := registry(t)
+	db, _ := openDB(t)
+	events := newDossier(t, "R1", "004", "1.001776", hoso.ChannelDirect, vn(2025, 6, 2, 9, 0), vn(2025, 9, 30, 17, 0)).events
+	if err := projections.NewProjector(db, u).Apply(context.Background(), toMsgs(t, events)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := db.Report(context.Background(), u, projections.ReportQuery{Unit: "01", Level: hoso.LevelWard, From: "2025-08-01", To: "2025-08-31"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := rep.XLSX(&buf); err != nil {
+		t.Fatal(err)
+	}
+	text := string(sheetText(t, buf.Bytes()))
+	for _, want := range []string{"*Cấp tỉnh\t*1", "*Cấp xã\t*0",
+		"Ghi chú: 1 hồ sơ của đơn vị không còn tồn tại ngày 31/08/2025", "(Thành phố Hà Nội (cấp thành phố): 1)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in\n%s", want, text)
+		}
+	}
+}
