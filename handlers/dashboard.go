@@ -116,15 +116,20 @@ func (d *dashboard) render(w http.ResponseWriter, r *http.Request, status int, p
 		d.fail(w, r, hoso.Errorf(hoso.EINTERNAL, "internal error"))
 		return
 	}
+	writeHTMLBody(w, status, buf.Bytes())
+}
+
+// writeHTMLBody answers body, a whole rendered page, with status.
+func writeHTMLBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("X-Content-Type-Options", "nosniff")
 	// Everything the pages use comes from this server: no scripts, no
 	// frames, no outside fonts.
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes()) // a failed write means the client left
+	_, _ = w.Write(body) // a failed write means the client left
 }
 
 // errorPage is what the error page shows.

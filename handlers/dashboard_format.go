@@ -16,6 +16,7 @@ var templateFuncs = template.FuncMap{
 	"rate":      formatRate,
 	"date":      formatDate,
 	"localTime": formatLocalTime,
+	"localDate": formatLocalDate,
 	"state":     func(s hoso.State) string { return label(stateNames, s) },
 	"class":     func(c hoso.Classification) string { return label(classNames, c) },
 	"eventType": func(t hoso.EventType) string { return label(eventNames, t) },
@@ -68,6 +69,14 @@ func formatLocalTime(t time.Time) string {
 		return ""
 	}
 	return t.In(hoso.VietnamZone).Format("02/01/2006 15:04")
+}
+
+// formatLocalDate writes an instant's date in Vietnam; "" for the zero time.
+func formatLocalDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(hoso.VietnamZone).Format("02/01/2006")
 }
 
 func label[K ~string](names map[K]string, k K) string {

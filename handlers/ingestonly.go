@@ -13,10 +13,12 @@ var errIngestOnly = hoso.Errorf(EUNAVAILABLE,
 	"this process serves ingest only (POST /v1/events, NATS hoso.ingest) and keeps no read model: send reads to a hoso process that keeps one")
 
 // readRoutes are the routes that read the ledger beside those NewServer
-// registers: the read API (MountReads) and the dashboard (MountDashboard).
+// registers: the read API (MountReads), the dashboard (MountDashboard) and
+// the citizens' lookup (MountLookup).
 var readRoutes = []string{
 	"GET /v1/report", "GET /v1/dossiers", "GET /v1/units/{code}",
 	"GET /{$}", "GET /units/{code}", "GET /dossiers/{code}", "GET /static/",
+	"GET /v1/lookup/{code}", "GET /tra-cuu", // MountLookup
 }
 
 // MountIngestOnly makes this the HTTP door of a process that serves ingest

@@ -27,6 +27,7 @@ func TestIngestOnly(t *testing.T) {
 		"/v1/dossiers/D1", "/v1/dossiers?unit=004", "/v1/report?unit=004&from=2024-03-01&to=2024-03-31",
 		"/v1/units/004", "/v1/checkpoint", "/v1/checkpoint/key", "/v1/dossiers/D1/proof",
 		"/v1/consistency?from=1&to=2", "/", "/units/004", "/dossiers/D1", "/static/hoso.css",
+		"/v1/lookup/D1", "/tra-cuu?ma=D1",
 	} {
 		d := errorAnswer(t, serve(t, h, "GET", path, "", ""), 503, handlers.EUNAVAILABLE)
 		if !strings.Contains(d.Message, "ingest only") {

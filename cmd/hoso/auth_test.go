@@ -101,6 +101,7 @@ func get(t testing.TB, m *Main, path string) (int, []byte) {
 func TestRoutesByRole(t *testing.T) {
 	m := NewMain()
 	m.Config.AuthFailureBurst = 1000 // the revoked caller fails on every route
+	m.Config.LookupBurst = 1000      // every caller looks the dossier up
 	openMainWith(t, m, filepath.Join(t.TempDir(), "data"))
 	const dossier = "000.00.31.H26-240304-0009"
 	event := `{"type":"received","dossier":"` + dossier + `","unit":"00127","at":"2024-03-04T09:00:00+07:00","procedure":"1.001776","channel":"direct","days":3}`
@@ -155,6 +156,8 @@ func TestRoutesByRole(t *testing.T) {
 		"GET /v1/consistency":           {"GET", "/v1/consistency?from=1&to=1", "", auditor},
 		"GET /v1/checkpoint":            {"GET", "/v1/checkpoint", "", public},
 		"GET /v1/checkpoint/key":        {"GET", "/v1/checkpoint/key", "", public},
+		"GET /v1/lookup/{code}":         {"GET", "/v1/lookup/" + dossier, "", public},
+		"GET /tra-cuu":                  {"GET", "/tra-cuu?ma=" + dossier, "", public},
 		"GET /healthz":                  {"GET", "/healthz", "", public},
 		"GET /readyz":                   {"GET", "/readyz", "", public},
 		"GET /metrics":                  {"GET", "/metrics", "", public},

@@ -45,23 +45,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	waitCaughtUp(t, m)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(browser),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 1000),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
+	ctx := browserContext(t, browser, 1400, 1000)
 
 	// A district's supervisor: signed in, the district's report and its
 	// wards; another district is refused.
@@ -149,6 +133,100 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("form.sign-in")),
 	); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// browserContext starts a headless browser of a window of width × height,
+// stopped when the test ends, and answers its context, bounded.
+func browserContext(t *testing.T, browser string, width, height int) context.Context {
+	t.Helper()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(browser),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+	)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancel)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancelTimeout)
+	return ctx
+}
+
+// A citizen on a phone (375 px wide) types the code from the receipt into
+// the lookup page, with no sign-in, and reads the dossier's state, its due
+// date and the unit holding it, on a page no wider than the screen and
+// without the reason or the desk's name.
+func TestLookupInBrowser(t *testing.T) {
+	browser := chromiumPath(t)
+	m := openMain(t, filepath.Join(t.TempDir(), "data"))
+	const code = "000.00.31.H26-240301-0007"
+	desk := tokenOf(t, m, hoso.Principal{Name: "desk-ngoc-thuy", Role: hoso.RoleDesk, Unit: "00127"})
+	for i, e := range []string{
+		`{"type":"received","dossier":"` + code + `","unit":"00127","at":"2024-03-01T09:00:00+07:00","procedure":"1.001776","channel":"direct","due":"2024-03-01T17:00:00+07:00"}`,
+		`{"type":"extended","dossier":"` + code + `","unit":"00127","at":"2024-03-01T16:00:00+07:00","due":"2024-03-08T17:00:00+07:00","reason":"chậm vì ông Trần Văn Bình chưa ký"}`,
+	} {
+		if status, body := request(t, m, http.MethodPost, "/v1/events", desk, "application/json", e); status != http.StatusCreated {
+			t.Fatalf("event %d: %d %s", i, status, body)
+		}
+	}
+	waitCaughtUp(t, m)
+
+	ctx := browserContext(t, browser, 375, 812)
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile, chromedp.EmulatePortrait),
+		chromedp.Navigate(m.HTTP.URL()+"/tra-cuu"),
+		chromedp.WaitVisible(chromedp.CSS("#ma")),
+		chromedp.SendKeys(chromedp.CSS("#ma"), code),
+		chromedp.Submit(chromedp.CSS("form.lookup-form")),
+		chromedp.WaitVisible(chromedp.CSS("#state")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	shot := browse(t, ctx, chromedp.FullScreenshot(100))
+	shotPath := filepath.Join(t.ArtifactDir(), "lookup-375.png")
+	if err := os.WriteFile(shotPath, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot of the lookup page at 375 px: %s", shotPath)
+	if location := browse(t, ctx, chromedp.Location()); !strings.HasSuffix(location, "/tra-cuu?ma="+code) {
+		t.Errorf("the form went to %s", location)
+	}
+	if state := browse(t, ctx, chromedp.Text(chromedp.CSS("#state"))); state != "Đang xử lý" {
+		t.Errorf("state %q, want Đang xử lý", state)
+	}
+	if deadline := browse(t, ctx, chromedp.Text(chromedp.CSS("#deadline"))); deadline != "Quá hạn" {
+		t.Errorf("deadline %q, want Quá hạn (the statutory due has passed; the apology's date does not count)", deadline)
+	}
+	ward, ok := m.Units.At("00127", testNow)
+	if !ok {
+		t.Fatal("no unit 00127")
+	}
+	result := browse(t, ctx, chromedp.Text(chromedp.CSS("section.lookup-result")))
+	for _, want := range []string{"01/03/2024", "01/03/2024 17:00", "1.001776", ward.Name} {
+		if !strings.Contains(result, want) {
+			t.Errorf("the result lacks %q: %q", want, result)
+		}
+	}
+	page := browse(t, ctx, chromedp.Text(chromedp.CSS("body")))
+	for _, secret := range []string{"Trần Văn Bình", "desk-ngoc-thuy"} {
+		if strings.Contains(page, secret) {
+			t.Errorf("the page tells %q", secret)
+		}
+	}
+	// Nothing sticks out of the phone's screen: no sideways scrolling.
+	if w := browse(t, ctx, chromedp.Evaluate[int]("document.documentElement.scrollWidth")); w > 375 {
+		t.Errorf("the page is %d px wide on a 375 px screen", w)
+	}
+	if w := browse(t, ctx, chromedp.Evaluate[int]("document.querySelector('#ma').getBoundingClientRect().width")); w < 300 {
+		t.Errorf("the code's field is only %d px wide", w)
 	}
 }
 

@@ -68,6 +68,9 @@ type Config struct {
 	// AuthFailureBurst is how many failed authentications an address may
 	// make before it is slowed to one every few seconds.
 	AuthFailureBurst int
+	// LookupBurst is how many citizen lookups an address may make before
+	// it is slowed to one every few seconds.
+	LookupBurst int
 }
 
 // DefaultConfig is the embedded default: everything under ./hoso-data.
@@ -94,6 +97,7 @@ func DefaultConfig() Config {
 		DemoDossiers:     DefaultDemoDossiers,
 		MemoryLimit:      memoryLimitAuto,
 		AuthFailureBurst: handlers.DefaultAuthFailureBurst,
+		LookupBurst:      handlers.DefaultLookupBurst,
 	}
 }
 
@@ -173,6 +177,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "preload a simulated year of Hà Nội once, in the background")
 	fs.IntVar(&c.DemoDossiers, "demo-dossiers", c.DemoDossiers, "dossiers of the demo preload")
 	fs.IntVar(&c.AuthFailureBurst, "auth-failure-burst", c.AuthFailureBurst, "failed authentications an address may make before it is slowed to one every few seconds (429 meanwhile)")
+	fs.IntVar(&c.LookupBurst, "lookup-burst", c.LookupBurst, "citizen lookups (/tra-cuu, /v1/lookup) an address may make before it is slowed to one every 6 s (429 meanwhile)")
 	fs.Var(&c.MemoryLimit, "memory-limit", "the process's memory: a size (2GiB), auto (90% of the container's or machine's memory; GOMEMLIMIT wins) or off; the Go heap gets what SQLite's caches leave (docs/scaling.md)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: hoso serve [flags]\n\nFlags (each also read from HOSO_<NAME>):\n")
