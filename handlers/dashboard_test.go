@@ -450,6 +450,44 @@ func TestDossierPage(t *testing.T) {
 	}
 }
 
+// Each event of a dossier's page says who submitted it: the desk's
+// principal, hoso for the ledger's own, and a dash for an event stored
+// before the ledger recorded submitters.
+func TestDossierPageShowsWhoSubmitted(t *testing.T) {
+	ts := dashboardServerWith(t, 0,
+		&hoso.Event{Type: hoso.EventReceived, Dossier: "D9", Unit: "00127", At: vnTime(2024, 3, 5, 9, 0), Procedure: "1.001776",
+			Channel: hoso.ChannelDirect, Due: vnTime(2024, 3, 5, 17, 0), By: "desk-00127"},
+		&hoso.Event{Type: hoso.EventOverdue, Dossier: "D9", Unit: "00127", At: vnTime(2024, 3, 5, 17, 0), By: hoso.SystemPrincipal},
+		&hoso.Event{Type: hoso.EventResolved, Dossier: "D9", Unit: "00127", At: vnTime(2024, 3, 6, 8, 30), By: "sup-<b>"},
+	)
+	submitters := func(path string) []string {
+		t.Helper()
+		resp, doc, body := page(t, ts, path)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+		}
+		var by []string
+		for _, td := range findAll(doc, func(n *html.Node) bool { return n.Data == "td" && attr(n, "class") == "by" }) {
+			by = append(by, text(td))
+		}
+		return by
+	}
+	if got, want := strings.Join(submitters("/dossiers/D9"), " "), "desk-00127 hoso sup-<b>"; got != want {
+		t.Errorf("D9's submitters %q, want %q", got, want)
+	}
+	// The fixture's D7 was stored without by.
+	if got, want := strings.Join(submitters("/dossiers/D7"), " "), "— — —"; got != want {
+		t.Errorf("D7's submitters %q, want %q", got, want)
+	}
+	_, _, body := page(t, ts, "/dossiers/D9")
+	if strings.Contains(body, "sup-<b>") || !strings.Contains(body, "sup-&lt;b&gt;") {
+		t.Errorf("a submitter's name is not escaped")
+	}
+	if !strings.Contains(body, "Người gửi") {
+		t.Errorf("no submitter column")
+	}
+}
+
 func TestDashboardBadInput(t *testing.T) {
 	ts := dashboardServer(t, 0)
 	for _, tc := range []struct {

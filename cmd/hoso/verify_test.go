@@ -424,6 +424,13 @@ func TestDossierProofVerifiesOffline(t *testing.T) {
 	if err := json.Unmarshal(body, &p); err != nil {
 		t.Fatal(err)
 	}
+	// The proven bytes say who submitted each event: by is part of what
+	// the checkpoint signs.
+	for _, e := range p.Events {
+		if !bytes.Contains(e.Data, []byte(`"by":"`+testDesk.Name+`"`)) {
+			t.Errorf("proof of seq %d: stored bytes without the submitter: %s", e.Seq, e.Data)
+		}
+	}
 	if p.Events[1].Seq != 3 {
 		t.Fatalf("A's second event at seq %d, want 3", p.Events[1].Seq)
 	}
@@ -478,6 +485,90 @@ func TestDossierProofVerifiesOffline(t *testing.T) {
 		if code != tc.status || !strings.Contains(string(body), tc.says) {
 			t.Errorf("GET %s: %d %s, want %d with %s", tc.path, code, body, tc.status, tc.says)
 		}
+	}
+}
+
+// GET /v1/dossiers/{code} says who submitted each event: by, set by the
+// ledger from the principal that sent it, whatever door it came through.
+func TestDossierSaysWhoSubmitted(t *testing.T) {
+	m := openMain(t, filepath.Join(t.TempDir(), "data"))
+	ward := hoso.Principal{Name: "desk-viet-hung", Role: hoso.RoleDesk, Unit: "00127"}
+	for _, e := range []struct {
+		p    hoso.Principal
+		body string
+	}{
+		{testDesk, `{"type":"received","dossier":"W1","unit":"00127","at":"2024-03-04T08:00:00+07:00","procedure":"1.001776","channel":"direct","days":3}`},
+		{ward, `{"type":"transferred","dossier":"W1","unit":"00127","to_unit":"004","at":"2024-03-04T08:10:00+07:00"}`},
+	} {
+		if code, body := request(t, m, http.MethodPost, "/v1/events", tokenOf(t, m, e.p), "application/json", e.body); code != http.StatusCreated {
+			t.Fatalf("%s: %d %s", e.p.Name, code, body)
+		}
+	}
+	code, body := get(t, m, "/v1/dossiers/W1")
+	var view struct {
+		Events []struct {
+			Seq  uint64 `json:"seq"`
+			Type string `json:"type"`
+			By   string `json:"by"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(body, &view); code != http.StatusOK || err != nil {
+		t.Fatalf("dossier: %d %v %s", code, err, body)
+	}
+	if len(view.Events) != 2 || view.Events[0].By != testDesk.Name || view.Events[1].By != ward.Name {
+		t.Errorf("events %+v, want by %s then %s", view.Events, testDesk.Name, ward.Name)
+	}
+}
+
+// An event stored before the ledger recorded submitters has no by in its
+// bytes. Its bytes are never rewritten: it is served as it is (the page
+// shows a dash), proven, and verified with the rest.
+func TestEventWithoutByVerifies(t *testing.T) {
+	dir := buildLedger(t)
+	// As an older ledger stored it: the stored form without the field,
+	// written straight to the dossier's subject.
+	old := []byte(`{"id":"old-1","type":"received","dossier":"OLD","unit":"00127","at":"2024-03-04T01:00:00Z","procedure":"1.001776","channel":"direct","due":"2024-03-07T01:00:00Z","version":1,"recorded_at":"2024-03-04T01:00:01Z"}`)
+	s, _ := admin(t, dir)
+	if _, err := s.JetStream().Publish(context.Background(), s.SubjectOf("OLD"), old); err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	m := reopen(t, dir)
+	waitCheckpoint(t, m, 7)
+	waitReady(t, m)
+	code, body := get(t, m, "/v1/dossiers/OLD")
+	if code != http.StatusOK || bytes.Contains(body, []byte(`"by"`)) || !bytes.Contains(body, []byte(`"state":"processing"`)) {
+		t.Errorf("dossier OLD: %d %s", code, body)
+	}
+	code, body = get(t, m, "/dossiers/OLD")
+	if code != http.StatusOK || !strings.Contains(string(body), `<td class="by"><span title=`) {
+		t.Errorf("dossier page of OLD: %d, no dash for its submitter:\n%s", code, body)
+	}
+	code, body = get(t, m, "/v1/dossiers/OLD/proof")
+	if code != http.StatusOK {
+		t.Fatalf("proof: %d %s", code, body)
+	}
+	var p hoso.DossierProof
+	if err := json.Unmarshal(body, &p); err != nil || len(p.Events) != 1 || !bytes.Equal(p.Events[0].Data, old) {
+		t.Fatalf("proof of OLD does not carry its bytes as stored: %v %s", err, body)
+	}
+	proofFile := filepath.Join(t.TempDir(), "OLD.proof.json")
+	writeFile(t, proofFile, body)
+	_, key := get(t, m, "/v1/checkpoint/key")
+	keyFile := filepath.Join(t.TempDir(), "ledger.pub")
+	writeFile(t, keyFile, key)
+	if out, err := verify(t, "--proof", proofFile, "--key", keyFile); err != nil || !strings.Contains(out, "ok: dossier OLD") {
+		t.Errorf("verify --proof of OLD: %v\n%s", err, out)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := verify(t, "--data", dir); err != nil || !strings.Contains(out, "ok: 7 events of 4 dossiers") {
+		t.Errorf("verify --data: %v\n%s", err, out)
 	}
 }
 
