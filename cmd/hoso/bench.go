@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -435,10 +436,23 @@ func rawMsg(subject string, data []byte) *nats.Msg {
 // rawAsyncPublish publishes evs[i] to subject(i), each a new subject,
 // asynchronously, and waits for every acknowledgement.
 func rawAsyncPublish(ctx context.Context, js jetstream.JetStream, subject func(i int) string, evs [][]byte) error {
-	for i, data := range evs {
-		if _, err := js.PublishMsgAsync(rawMsg(subject(i), data)); err != nil {
+	for i := 0; i < len(evs); {
+		_, err := js.PublishMsgAsync(rawMsg(subject(i), evs[i]))
+		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			// The window of unacknowledged messages stayed full past the
+			// stall wait (a loaded machine): wait for it to drain and go on
+			// with the same message, as a real publisher would.
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue
+		}
+		if err != nil {
 			return err
 		}
+		i++
 	}
 	select {
 	case <-js.PublishAsyncComplete():
