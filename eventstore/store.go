@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -55,6 +56,13 @@ type Config struct {
 	// Credentials authenticates the ledger's connection to URL: a .creds
 	// file or an NKey seed file. The embedded server generates its own.
 	Credentials string
+	// TLS, when set, makes the embedded server's client port take TLS
+	// connections only, with this configuration's certificate. The
+	// ledger's own connection is in-process and needs none.
+	TLS *tls.Config
+	// CAFile is a PEM file of the certificate authorities to trust on URL,
+	// instead of the system's (a cluster with its own CA).
+	CAFile string
 	// ReadOnly opens existing streams without creating or updating them
 	// (hoso verify).
 	ReadOnly bool
@@ -148,9 +156,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		s.srv, s.ledgerAuth = srv, auth
 		opts = append(opts, auth)
-		url = srv.ClientURL()
-		// In-process: no TCP between the ledger and its own server.
+		// In-process: no TCP between the ledger and its own server, and
+		// no TLS either (a tls:// URL would ask for it).
+		url = strings.Replace(srv.ClientURL(), "tls://", "nats://", 1)
 		opts = append(opts, nats.InProcessServer(srv))
+	}
+	if cfg.URL != "" && cfg.CAFile != "" {
+		opts = append(opts, nats.RootCAs(cfg.CAFile))
 	}
 	if cfg.URL != "" && cfg.Credentials != "" {
 		auth, err := credentialsOption(cfg.Credentials)
@@ -346,6 +358,9 @@ func startServer(cfg Config) (*server.Server, nats.Option, error) {
 		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
 		NoSigs:     true,
 		MaxPayload: 8 << 20,
+	}
+	if cfg.TLS != nil {
+		opts.TLS, opts.TLSConfig = true, cfg.TLS.Clone()
 	}
 	ledgerKey, err := serverUsers(cfg.DataDir, opts)
 	if err != nil {

@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,6 +64,9 @@ type Server struct {
 	// TLS says the server is reached over HTTPS: session cookies are then
 	// Secure.
 	TLS bool
+	// TLSConfig, when set, makes Open serve HTTPS with its certificate,
+	// and nothing over plain HTTP.
+	TLSConfig *tls.Config
 	// AuthFailureBurst is the failed authentications an address may make
 	// before it is slowed (0: DefaultAuthFailureBurst).
 	AuthFailureBurst int
@@ -158,9 +162,13 @@ func (s *Server) Open() error {
 		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
-	srv := s.server
+	srv, serve := s.server, s.server.Serve
+	if s.TLSConfig != nil {
+		srv.TLSConfig = s.TLSConfig.Clone()
+		serve = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }
+	}
 	s.wg.Go(func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			s.logger().Error("http server stopped", "err", err)
 			s.mu.Lock()
 			s.serveErr = err
@@ -192,23 +200,33 @@ func (s *Server) Close(ctx context.Context) error {
 	return errors.Join(err, s.serveErr)
 }
 
-// URL returns the base URL of the open server, such as http://127.0.0.1:8080,
-// or "" before Open. An unspecified listen host is reached on loopback.
+// URL returns the base URL of the open server, such as http://127.0.0.1:8080
+// (https with TLSConfig), or "" before Open. An unspecified listen host is
+// reached on loopback.
 func (s *Server) URL() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.listener == nil {
 		return ""
 	}
-	addr, ok := s.listener.Addr().(*net.TCPAddr)
+	return listenerURL(s.listener, s.TLSConfig != nil)
+}
+
+// listenerURL is the base URL that reaches ln.
+func listenerURL(ln net.Listener, https bool) string {
+	scheme := "http://"
+	if https {
+		scheme = "https://"
+	}
+	addr, ok := ln.Addr().(*net.TCPAddr)
 	if !ok {
-		return "http://" + s.listener.Addr().String()
+		return scheme + ln.Addr().String()
 	}
 	host := "127.0.0.1"
 	if !addr.IP.IsUnspecified() {
 		host = addr.IP.String()
 	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
+	return scheme + net.JoinHostPort(host, strconv.Itoa(addr.Port))
 }
 
 func (s *Server) logger() *slog.Logger {

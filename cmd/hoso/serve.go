@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -71,6 +72,10 @@ type Config struct {
 	// LookupBurst is how many citizen lookups an address may make before
 	// it is slowed to one every few seconds.
 	LookupBurst int
+	// TLS of the HTTP door and the embedded NATS server, and the CA of
+	// --nats-url (tls.go).
+	TLSCert, TLSKey string
+	NATSCA          string
 }
 
 // DefaultConfig is the embedded default: everything under ./hoso-data.
@@ -119,6 +124,8 @@ type Main struct {
 	HTTP     *handlers.Server
 	// Tokens are the deployment's principals, shared by its processes.
 	Tokens *eventstore.Tokens
+	// TLS is the server configuration of --tls-cert, nil without (tls.go).
+	TLS *tls.Config
 
 	Transparency *transparency.Log
 	// DB is the SQLite read model and Projector what fills it from the
@@ -174,6 +181,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.StringVar(&c.NATSCredentials, "nats-creds", c.NATSCredentials, "credentials (.creds or NKey seed file) of the ledger's role on --nats-url")
 	fs.DurationVar(&c.DueSoon, "due-soon", c.DueSoon, "working time before its due from which a dossier is due soon")
 	m.monitoringFlags(fs)
+	m.tlsFlags(fs)
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "preload a simulated year of Hà Nội once, in the background")
 	fs.IntVar(&c.DemoDossiers, "demo-dossiers", c.DemoDossiers, "dossiers of the demo preload")
 	fs.IntVar(&c.AuthFailureBurst, "auth-failure-burst", c.AuthFailureBurst, "failed authentications an address may make before it is slowed to one every few seconds (429 meanwhile)")
@@ -216,6 +224,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Config.Demo && !m.Config.ReadModel {
 		return errors.New("--demo needs the read model: an ingest-only process (--read-model=false) has nothing to show it with")
 	}
+	if err := m.openTLS(); err != nil {
+		return err
+	}
 	if err := m.applyMemoryLimit(); err != nil {
 		return err
 	}
@@ -233,6 +244,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Replicas: m.Config.Replicas, DuplicateWindow: m.Config.DuplicateWindow, Logger: m.Logger,
 		Credentials: m.Config.NATSCredentials, SubjectBuckets: m.Config.SubjectBuckets,
 		MaxBytes: int64(m.Config.StreamMaxBytes), IndexSnapshot: filepath.Join(m.Config.DataDir, indexSnapshotFile),
+		TLS: m.TLS, CAFile: m.Config.NATSCA,
 	})
 	if err != nil {
 		return err
@@ -268,6 +280,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.HTTP.Dossiers = m.Ingester
 	m.HTTP.Tokens, m.HTTP.Units, m.HTTP.Now = m.Tokens, m.Units, m.Now
 	m.HTTP.AuthFailureBurst = m.Config.AuthFailureBurst
+	m.HTTP.TLSConfig, m.HTTP.TLS = m.TLS, m.TLS != nil
 	if m.Transparency != nil {
 		m.HTTP.Proofs = m.Transparency
 	}

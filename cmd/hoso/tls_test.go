@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hoso-ledger/hoso"
+	"github.com/nats-io/nats.go"
+)
+
+// testPKI is a CA made for one test and a server certificate it signed for
+// 127.0.0.1 and localhost, as PEM files.
+type testPKI struct {
+	CAFile, CertFile, KeyFile string
+	Pool                      *x509.CertPool
+}
+
+func newTestPKI(t *testing.T) testPKI {
+	t.Helper()
+	dir := t.TempDir()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hoso test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "hoso"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testPKI{
+		CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"),
+		Pool: x509.NewCertPool(),
+	}
+	p.Pool.AddCert(ca)
+	for file, block := range map[string]*pem.Block{
+		p.CAFile:   {Type: "CERTIFICATE", Bytes: caDER},
+		p.CertFile: {Type: "CERTIFICATE", Bytes: der},
+		p.KeyFile:  {Type: "PRIVATE KEY", Bytes: keyDER},
+	} {
+		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// client is an HTTPS client that trusts the test CA.
+func (p testPKI) client() *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.Pool}}}
+}
+
+// TestServeTLS: with --tls-cert and --tls-key the HTTP door answers HTTPS
+// only, and the embedded NATS server's client port takes TLS connections
+// only; another ledger process trusts the server with --nats-ca.
+func TestServeTLS(t *testing.T) {
+	pki := newTestPKI(t)
+	m := NewMain()
+	m.Config.TLSCert, m.Config.TLSKey = pki.CertFile, pki.KeyFile
+	openMainWith(t, m, filepath.Join(t.TempDir(), "data"))
+	if !strings.HasPrefix(m.HTTP.URL(), "https://") || !strings.HasPrefix(m.Store.ClientURL(), "tls://") {
+		t.Fatalf("URLs %s and %s", m.HTTP.URL(), m.Store.ClientURL())
+	}
+	https := pki.client()
+
+	// HTTPS with the CA: the API answers, with HSTS.
+	event := `{"type":"received","dossier":"000.00.31.H26-240304-0101","unit":"00127","at":"2024-03-04T09:00:00+07:00","procedure":"1.001776","channel":"direct","days":3}`
+	req, err := http.NewRequest("POST", m.HTTP.URL()+"/v1/events", strings.NewReader(event))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tokenOf(t, m, testDesk))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := https.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || resp.TLS == nil {
+		t.Fatalf("POST over HTTPS: %d %s", resp.StatusCode, b)
+	}
+	if hsts := resp.Header.Get("Strict-Transport-Security"); hsts == "" {
+		t.Error("no Strict-Transport-Security over HTTPS")
+	}
+
+	// The session cookie of the sign-in page is Secure.
+	sup := tokenOf(t, m, hoso.Principal{Name: "sup-tls", Role: hoso.RoleSupervisor, Unit: "004"})
+	noRedirect := *https
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err = noRedirect.PostForm(m.HTTP.URL()+"/sign-in", url.Values{"token": {sup}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "hoso_session" {
+			session = c
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || session == nil || !session.Secure || !session.HttpOnly {
+		t.Errorf("sign-in over HTTPS: %d, cookie %+v", resp.StatusCode, session)
+	}
+
+	// Plain HTTP on the same port gets no answer of the API.
+	plainURL := "http://" + strings.TrimPrefix(m.HTTP.URL(), "https://") + "/healthz"
+	if resp, err := http.Get(plainURL); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || strings.Contains(string(b), `"ok"`) {
+			t.Errorf("plain HTTP to the HTTPS door: %d %s", resp.StatusCode, b)
+		}
+	}
+	// HTTPS without the CA is refused by the client.
+	if resp, err := http.Get(m.HTTP.URL() + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Error("the test CA's certificate was trusted without the CA")
+	}
+
+	// NATS: a desk with the CA connects over TLS and submits.
+	deskAuth, err := nats.NkeyOptionFromSeed(m.Store.DeskCredentials())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(m.Store.ClientURL(), deskAuth, nats.RootCAs(pki.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if state, err := nc.TLSConnectionState(); err != nil || !state.HandshakeComplete {
+		t.Fatalf("NATS connection not over TLS: %v", err)
+	}
+	reply, err := nc.RequestMsg(ingestMsg(t, m, []byte(`{"type":"transferred","dossier":"000.00.31.H26-240304-0101","unit":"00127","to_unit":"004","at":"2024-03-04T10:00:00+07:00"}`)), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res hoso.AppendResult
+	if err := json.Unmarshal(reply.Data, &res); err != nil || res.Version != 2 {
+		t.Fatalf("ingest over TLS: %s (%v)", reply.Data, err)
+	}
+	// A client that does not trust the CA is refused: the port speaks
+	// nothing but TLS (nats.go switches to it on the server's tls_required).
+	if nc, err := nats.Connect(m.Store.ClientURL(), deskAuth); err == nil {
+		nc.Close()
+		t.Error("NATS connected without trusting the CA")
+	}
+
+	// Another process of the ledger on this server: --nats-url with the
+	// CA connects; without it, it is refused.
+	other := NewMain()
+	other.Config.NATSURL, other.Config.NATSCredentials = m.Store.ClientURL(), m.Store.LedgerCredentials()
+	other.Config.ReadModel = false
+	other.Config.NATSCA = pki.CAFile
+	openMainWith(t, other, filepath.Join(t.TempDir(), "other"))
+	if other.Store.Conn().ConnectedUrl() == "" {
+		t.Fatal("--nats-ca: not connected")
+	}
+	refused := NewMain()
+	refused.Config = other.Config
+	refused.Config.NATSCA = ""
+	refused.Config.DataDir = filepath.Join(t.TempDir(), "refused")
+	refused.Config.HTTPAddr, refused.Config.LogLevel = "127.0.0.1:0", "error"
+	if err := refused.Open(context.Background()); err == nil {
+		refused.Close()
+		t.Error("a process without --nats-ca trusted the test CA")
+	} else if !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("refused for another reason: %v", err)
+	}
+}
