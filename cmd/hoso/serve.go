@@ -76,6 +76,8 @@ type Config struct {
 	// --nats-url (tls.go).
 	TLSCert, TLSKey string
 	NATSCA          string
+	// InsecureListen lets addresses beyond loopback be served without TLS.
+	InsecureListen bool
 }
 
 // DefaultConfig is the embedded default: everything under ./hoso-data.

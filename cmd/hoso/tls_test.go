@@ -211,3 +211,59 @@ func TestServeTLS(t *testing.T) {
 		t.Errorf("refused for another reason: %v", err)
 	}
 }
+
+// TestListenRule: an address beyond loopback is served with TLS or with
+// --insecure-listen, never silently in the clear.
+func TestListenRule(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		set      func(*Config)
+		err      string // a part of the refusal; "" when allowed
+		insecure string // what --insecure-listen let through
+	}{
+		{"defaults", func(*Config) {}, "", ""},
+		{"loopback v4", func(c *Config) { c.HTTPAddr, c.NATSListen = "127.0.0.1:8080", "127.1.2.3:4222" }, "", ""},
+		{"loopback v6", func(c *Config) { c.HTTPAddr, c.NATSListen = "[::1]:8080", "[::1]:4222" }, "", ""},
+		{"localhost", func(c *Config) { c.HTTPAddr, c.NATSListen = "localhost:8080", "LocalHost:4222" }, "", ""},
+		{"embedded NATS default", func(c *Config) { c.NATSListen = "" }, "", ""},
+		{"every interface", func(c *Config) { c.HTTPAddr = ":8080" }, `--http ":8080" is not a loopback address`, ""},
+		{"empty HTTP", func(c *Config) { c.HTTPAddr = "" }, `--http "" is not a loopback address`, ""},
+		{"unspecified v4", func(c *Config) { c.HTTPAddr = "0.0.0.0:8080" }, "--http", ""},
+		{"unspecified v6", func(c *Config) { c.HTTPAddr = "[::]:8080" }, "--http", ""},
+		{"LAN address", func(c *Config) { c.HTTPAddr = "192.168.1.10:8080" }, "--http", ""},
+		{"host name", func(c *Config) { c.HTTPAddr = "ledger.example:8080" }, "--http", ""},
+		{"NATS beyond loopback", func(c *Config) { c.NATSListen = "0.0.0.0:4222" }, `--nats-listen "0.0.0.0:4222"`, ""},
+		{"NATS of --nats-url", func(c *Config) { c.NATSListen, c.NATSURL = "0.0.0.0:4222", "tls://nats.example:4222" }, "", ""},
+		{"TLS", func(c *Config) { c.HTTPAddr, c.NATSListen, c.TLSCert = "0.0.0.0:8443", "0.0.0.0:4222", "cert.pem" }, "", ""},
+		{"insecure", func(c *Config) { c.HTTPAddr, c.NATSListen, c.InsecureListen = "0.0.0.0:8080", "10.0.0.5:4222", true }, "", "--http=0.0.0.0:8080 --nats-listen=10.0.0.5:4222"},
+		{"insecure on loopback", func(c *Config) { c.InsecureListen = true }, "", ""},
+		{"unparsable, left to the listener", func(c *Config) { c.HTTPAddr = "127.0.0.1" }, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tc.set(&c)
+			insecure, err := checkListen(c)
+			switch {
+			case tc.err == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "--insecure-listen") || !strings.Contains(err.Error(), "--tls-cert")):
+				t.Errorf("got %v, want a refusal containing %q and naming --tls-cert and --insecure-listen", err, tc.err)
+			}
+			if got := strings.Join(insecure, " "); got != tc.insecure {
+				t.Errorf("let through %q, want %q", got, tc.insecure)
+			}
+		})
+	}
+
+	// Main refuses before it listens or touches the data directory.
+	m := NewMain()
+	m.Config.DataDir = filepath.Join(t.TempDir(), "data")
+	m.Config.HTTPAddr, m.Config.LogLevel = "0.0.0.0:0", "error"
+	if err := m.Open(context.Background()); err == nil || !strings.Contains(err.Error(), "--http") {
+		m.Close()
+		t.Fatalf("Open on 0.0.0.0 without TLS: %v", err)
+	}
+	if _, err := os.Stat(m.Config.DataDir); !os.IsNotExist(err) {
+		t.Errorf("the refused Open made its data directory: %v", err)
+	}
+}
