@@ -16,6 +16,7 @@ func (m *Main) monitoringFlags(fs *flag.FlagSet) {
 	c := &m.Config
 	fs.DurationVar(&c.DeadlineInterval, "deadline-interval", c.DeadlineInterval, "how often the deadline watcher looks for dossiers past due (0 turns it off)")
 	fs.DurationVar(&c.MetricsTimeout, "metrics-timeout", c.MetricsTimeout, "bound on the read model's queries of one /metrics scrape")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "serve /metrics on this address of its own instead of the HTTP address (HTTPS with --tls-cert)")
 }
 
 // openMetrics creates the registry and the counted EventService that both
@@ -26,9 +27,9 @@ func (m *Main) openMetrics() {
 }
 
 // mountMetrics registers the read model's collector, when this process
-// keeps one, and serves /metrics; it runs once the read model is open and
-// the HTTP server created.
-func (m *Main) mountMetrics() {
+// keeps one, and serves /metrics, on the HTTP door or on --metrics-listen;
+// it runs once the read model is open and the HTTP server created.
+func (m *Main) mountMetrics() error {
 	if m.DB != nil {
 		m.Metrics.MustRegister(&projections.Collector{
 			DB: m.DB, Projector: m.Projector, Ledger: m.Store, Units: m.Units, Calendar: m.Calendar,
@@ -40,9 +41,19 @@ func (m *Main) mountMetrics() {
 	}
 	m.registerStorage()
 	m.HTTP.Observe = metrics.NewHTTP(m.Metrics).Observe
-	// Public on purpose: aggregate counts by unit, which the published
-	// reports show anyway, and no dossier code or name (docs/security.md).
-	m.HTTP.Handle("GET /metrics", handlers.Public(), metrics.Handler(m.Metrics, m.Logger))
+	h := metrics.Handler(m.Metrics, m.Logger)
+	if m.Config.MetricsListen == "" {
+		// Public on purpose: aggregate counts by unit, which the published
+		// reports show anyway, and no dossier code or name (docs/security.md).
+		m.HTTP.Handle("GET /metrics", handlers.Public(), h)
+		return nil
+	}
+	m.MetricsHTTP = &handlers.MetricsServer{Addr: m.Config.MetricsListen, Handler: h, TLSConfig: m.TLS, Logger: m.Logger}
+	if err := m.MetricsHTTP.Open(); err != nil {
+		return err
+	}
+	m.Logger.Info("metrics served on their own address, not on the HTTP door", "metrics", m.MetricsHTTP.URL()+"/metrics")
+	return nil
 }
 
 // openWatcher starts the deadline watcher unless its interval is 0. It

@@ -206,3 +206,50 @@ func TestOperationsDocCoversEverything(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsListen: with --metrics-listen, /metrics is served there and
+// nowhere on the HTTP door.
+func TestMetricsListen(t *testing.T) {
+	m := NewMain()
+	m.Config.MetricsListen = "127.0.0.1:0"
+	openMainWith(t, m, filepath.Join(t.TempDir(), "data"))
+	if _, ok := m.HTTP.Routes()["GET /metrics"]; ok {
+		t.Error("the HTTP door still routes GET /metrics")
+	}
+	if code, b := request(t, m, "GET", "/metrics", "", "", ""); code != http.StatusNotFound {
+		t.Errorf("GET /metrics on the HTTP door: %d %.200s", code, b)
+	}
+	if code, b := post(t, m, "application/json", `{"type":"received","dossier":"d-metrics","unit":"00127","at":"2024-03-04T08:00:00+07:00","procedure":"1.001776","channel":"online","days":3}`); code != http.StatusCreated {
+		t.Fatalf("POST: %d %s", code, b)
+	}
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(m.MetricsHTTP.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(b)
+	}
+	if code, b := get("/metrics"); code != http.StatusOK || !strings.Contains(b, `hoso_events_appended_total{type="received"} 1`) {
+		t.Errorf("GET /metrics on --metrics-listen: %d %.300s", code, b)
+	}
+	// Nothing else is served there, not even what the door serves publicly.
+	for _, path := range []string{"/healthz", "/v1/checkpoint", "/v1/report?unit=00127"} {
+		if code, _ := get(path); code != http.StatusNotFound {
+			t.Errorf("GET %s on --metrics-listen: %d, want 404", path, code)
+		}
+	}
+	url := m.MetricsHTTP.URL()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.Get(url + "/metrics"); err == nil {
+		resp.Body.Close()
+		t.Error("the metrics listener still answers after Close")
+	}
+}

@@ -78,6 +78,9 @@ type Config struct {
 	NATSCA          string
 	// InsecureListen lets addresses beyond loopback be served without TLS.
 	InsecureListen bool
+	// MetricsListen serves /metrics on an address of its own, "" on the
+	// HTTP door (monitoring.go).
+	MetricsListen string
 }
 
 // DefaultConfig is the embedded default: everything under ./hoso-data.
@@ -141,11 +144,13 @@ type Main struct {
 	// Metrics is the process's Prometheus registry; Events is the
 	// counted EventService in front of Ingester; Watcher appends the
 	// overdue events (monitoring.go).
-	Metrics    *prometheus.Registry
-	Events     *metrics.Events
-	Watcher    *projections.Watcher
-	demoCancel context.CancelFunc
-	demoWG     sync.WaitGroup
+	Metrics *prometheus.Registry
+	// MetricsHTTP serves /metrics with --metrics-listen, nil without.
+	MetricsHTTP *handlers.MetricsServer
+	Events      *metrics.Events
+	Watcher     *projections.Watcher
+	demoCancel  context.CancelFunc
+	demoWG      sync.WaitGroup
 
 	prevMemoryLimit int64
 }
@@ -286,7 +291,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Transparency != nil {
 		m.HTTP.Proofs = m.Transparency
 	}
-	m.mountMetrics()
+	if err := m.mountMetrics(); err != nil {
+		return err
+	}
 	if m.Config.ReadModel {
 		m.mountReadModel()
 		if err := m.mountDashboard(); err != nil {
@@ -331,6 +338,9 @@ func (m *Main) Close() error {
 	var errs []error
 	if m.HTTP != nil {
 		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.MetricsHTTP != nil {
+		errs = append(errs, m.MetricsHTTP.Close(ctx))
 	}
 	if m.Ingest != nil {
 		errs = append(errs, m.Ingest.Close())

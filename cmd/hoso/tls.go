@@ -86,6 +86,9 @@ func checkListen(c Config) (insecure []string, err error) {
 	if c.NATSURL == "" && c.NATSListen != "" { // empty: the embedded default, loopback
 		doors = append(doors, [2]string{"--nats-listen", c.NATSListen})
 	}
+	if c.MetricsListen != "" {
+		doors = append(doors, [2]string{"--metrics-listen", c.MetricsListen})
+	}
 	for _, d := range doors {
 		flagName, addr := d[0], d[1]
 		if isLoopback(addr) {

@@ -100,6 +100,7 @@ func TestServeTLS(t *testing.T) {
 	pki := newTestPKI(t)
 	m := NewMain()
 	m.Config.TLSCert, m.Config.TLSKey = pki.CertFile, pki.KeyFile
+	m.Config.MetricsListen = "127.0.0.1:0"
 	openMainWith(t, m, filepath.Join(t.TempDir(), "data"))
 	if !strings.HasPrefix(m.HTTP.URL(), "https://") || !strings.HasPrefix(m.Store.ClientURL(), "tls://") {
 		t.Fatalf("URLs %s and %s", m.HTTP.URL(), m.Store.ClientURL())
@@ -125,6 +126,13 @@ func TestServeTLS(t *testing.T) {
 	}
 	if hsts := resp.Header.Get("Strict-Transport-Security"); hsts == "" {
 		t.Error("no Strict-Transport-Security over HTTPS")
+	}
+
+	// --metrics-listen is HTTPS too.
+	if resp, err := https.Get(m.MetricsHTTP.URL() + "/metrics"); err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(m.MetricsHTTP.URL(), "https://") {
+		t.Errorf("metrics over HTTPS at %s: %v", m.MetricsHTTP.URL(), err)
+	} else {
+		resp.Body.Close()
 	}
 
 	// The session cookie of the sign-in page is Secure.
@@ -233,6 +241,8 @@ func TestListenRule(t *testing.T) {
 		{"LAN address", func(c *Config) { c.HTTPAddr = "192.168.1.10:8080" }, "--http", ""},
 		{"host name", func(c *Config) { c.HTTPAddr = "ledger.example:8080" }, "--http", ""},
 		{"NATS beyond loopback", func(c *Config) { c.NATSListen = "0.0.0.0:4222" }, `--nats-listen "0.0.0.0:4222"`, ""},
+		{"metrics beyond loopback", func(c *Config) { c.MetricsListen = "10.0.0.5:9464" }, `--metrics-listen "10.0.0.5:9464"`, ""},
+		{"metrics on loopback", func(c *Config) { c.MetricsListen = "127.0.0.1:9464" }, "", ""},
 		{"NATS of --nats-url", func(c *Config) { c.NATSListen, c.NATSURL = "0.0.0.0:4222", "tls://nats.example:4222" }, "", ""},
 		{"TLS", func(c *Config) { c.HTTPAddr, c.NATSListen, c.TLSCert = "0.0.0.0:8443", "0.0.0.0:4222", "cert.pem" }, "", ""},
 		{"insecure", func(c *Config) { c.HTTPAddr, c.NATSListen, c.InsecureListen = "0.0.0.0:8080", "10.0.0.5:4222", true }, "", "--http=0.0.0.0:8080 --nats-listen=10.0.0.5:4222"},
