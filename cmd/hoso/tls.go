@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -27,11 +31,12 @@ func (m *Main) openTLS() error {
 	if c.NATSCA != "" && c.NATSURL == "" {
 		return errors.New("--nats-ca is the CA of the cluster of --nats-url; the embedded server needs none (its own certificate is --tls-cert)")
 	}
-	conf, err := loadTLS(c.TLSCert, c.TLSKey)
-	if err != nil {
-		return err
+	switch {
+	case c.TLSCert != "" && c.TLSKey == "":
+		return errors.New("--tls-cert needs --tls-key, the certificate's private key")
+	case c.TLSCert == "" && c.TLSKey != "":
+		return errors.New("--tls-key needs --tls-cert, the certificate of the key")
 	}
-	m.TLS = conf
 	insecure, err := checkListen(c)
 	if err != nil {
 		return err
@@ -40,38 +45,93 @@ func (m *Main) openTLS() error {
 		m.Logger.Warn("listening without TLS beyond loopback (--insecure-listen): bearer tokens, session cookies and events cross the network in the clear",
 			"addresses", strings.Join(insecure, " "))
 	}
-	if conf == nil {
+	if c.TLSCert == "" {
 		return nil
 	}
-	leaf := conf.Certificates[0].Leaf
+	files := &certFiles{certFile: c.TLSCert, keyFile: c.TLSKey, every: certCheckEvery, log: m.Logger}
+	if err := files.load(); err != nil {
+		return err
+	}
+	m.TLS = &tls.Config{GetCertificate: files.get, MinVersion: tls.VersionTLS12}
+	return nil
+}
+
+// certCheckEvery is how often the certificate files are read again.
+const certCheckEvery = time.Minute
+
+// certFiles serves the certificate of --tls-cert and --tls-key to both
+// doors' handshakes, and reads the files again at most every so often: a
+// renewed certificate is served from the next handshake on, without a
+// restart. A pair that does not load (the key not written yet, say) is
+// logged, and the previous certificate served meanwhile.
+type certFiles struct {
+	certFile, keyFile string
+	every             time.Duration
+	log               *slog.Logger
+
+	mu              sync.Mutex // guards the fields below, read and set by handshakes
+	cert            *tls.Certificate
+	certPEM, keyPEM []byte
+	checked         time.Time
+}
+
+// load reads the pair for the first time; its error names the flags.
+func (f *certFiles) load() error {
+	certPEM, keyPEM, cert, err := f.read()
+	if err != nil {
+		return fmt.Errorf("--tls-cert %s and --tls-key %s: %w", f.certFile, f.keyFile, err)
+	}
+	f.cert, f.certPEM, f.keyPEM, f.checked = cert, certPEM, keyPEM, time.Now()
+	f.logCert("TLS on the HTTP door and the embedded NATS server")
+	return nil
+}
+
+func (f *certFiles) read() (certPEM, keyPEM []byte, cert *tls.Certificate, err error) {
+	if certPEM, err = os.ReadFile(f.certFile); err != nil {
+		return nil, nil, nil, err
+	}
+	if keyPEM, err = os.ReadFile(f.keyFile); err != nil {
+		return nil, nil, nil, err
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return certPEM, keyPEM, &pair, nil
+}
+
+// get is the doors' tls.Config.GetCertificate.
+func (f *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if time.Since(f.checked) < f.every {
+		return f.cert, nil
+	}
+	f.checked = time.Now()
+	certPEM, keyPEM, cert, err := f.read()
+	switch {
+	case err != nil:
+		f.log.Warn("TLS certificate files do not load; serving the previous certificate until they do",
+			"cert", f.certFile, "key", f.keyFile, "err", err)
+	case !bytes.Equal(certPEM, f.certPEM) || !bytes.Equal(keyPEM, f.keyPEM):
+		f.cert, f.certPEM, f.keyPEM = cert, certPEM, keyPEM
+		f.logCert("TLS certificate renewed from its files")
+	}
+	return f.cert, nil
+}
+
+// logCert logs the names and expiry of the certificate being served.
+func (f *certFiles) logCert(msg string) {
+	leaf := f.cert.Leaf
 	names := append([]string(nil), leaf.DNSNames...)
 	for _, ip := range leaf.IPAddresses {
 		names = append(names, ip.String())
 	}
-	m.Logger.Info("TLS on the HTTP door and the embedded NATS server", "cert", c.TLSCert,
-		"names", strings.Join(names, ","), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+	f.log.Info(msg, "cert", f.certFile, "names", strings.Join(names, ","),
+		"not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
 	if time.Now().After(leaf.NotAfter) {
-		m.Logger.Warn("the TLS certificate has expired: clients will refuse it", "cert", c.TLSCert, "not_after", leaf.NotAfter)
+		f.log.Warn("the TLS certificate has expired: clients will refuse it", "cert", f.certFile, "not_after", leaf.NotAfter)
 	}
-	return nil
-}
-
-// loadTLS returns the server configuration of a certificate and its key,
-// nil when neither is given.
-func loadTLS(certFile, keyFile string) (*tls.Config, error) {
-	switch {
-	case certFile == "" && keyFile == "":
-		return nil, nil
-	case keyFile == "":
-		return nil, errors.New("--tls-cert needs --tls-key, the certificate's private key")
-	case certFile == "":
-		return nil, errors.New("--tls-key needs --tls-cert, the certificate of the key")
-	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("--tls-cert %s and --tls-key %s: %w", certFile, keyFile, err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // checkListen applies the listen rule: an address that other machines can

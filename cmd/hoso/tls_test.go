@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -30,6 +32,8 @@ import (
 type testPKI struct {
 	CAFile, CertFile, KeyFile string
 	Pool                      *x509.CertPool
+	ca                        *x509.Certificate
+	caKey                     *ecdsa.PrivateKey
 }
 
 func newTestPKI(t *testing.T) testPKI {
@@ -53,17 +57,34 @@ func newTestPKI(t *testing.T) testPKI {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := testPKI{
+		CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"),
+		Pool: x509.NewCertPool(), ca: ca, caKey: caKey,
+	}
+	p.Pool.AddCert(ca)
+	if err := os.WriteFile(p.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.issue(t, 2)
+	return p
+}
+
+// issue writes a new server certificate with this serial number and its
+// key into CertFile and KeyFile.
+func (p testPKI) issue(t *testing.T, serial int64) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "hoso"},
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "hoso"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,21 +92,12 @@ func newTestPKI(t *testing.T) testPKI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := testPKI{
-		CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"),
-		Pool: x509.NewCertPool(),
+	if err := os.WriteFile(p.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	p.Pool.AddCert(ca)
-	for file, block := range map[string]*pem.Block{
-		p.CAFile:   {Type: "CERTIFICATE", Bytes: caDER},
-		p.CertFile: {Type: "CERTIFICATE", Bytes: der},
-		p.KeyFile:  {Type: "PRIVATE KEY", Bytes: keyDER},
-	} {
-		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.WriteFile(p.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	return p
 }
 
 // client is an HTTPS client that trusts the test CA.
@@ -275,5 +287,71 @@ func TestListenRule(t *testing.T) {
 	}
 	if _, err := os.Stat(m.Config.DataDir); !os.IsNotExist(err) {
 		t.Errorf("the refused Open made its data directory: %v", err)
+	}
+}
+
+// TestCertificateRenewed: a certificate renewed in its files is served
+// from the next check on, and a pair that does not load leaves the
+// previous one served.
+func TestCertificateRenewed(t *testing.T) {
+	pki := newTestPKI(t)
+	var log bytes.Buffer
+	files := &certFiles{certFile: pki.CertFile, keyFile: pki.KeyFile, every: 0, log: slog.New(slog.NewTextHandler(&log, nil))}
+	if err := files.load(); err != nil {
+		t.Fatal(err)
+	}
+	serial := func() int64 {
+		t.Helper()
+		cert, err := files.get(nil)
+		if err != nil || cert == nil {
+			t.Fatalf("get: %v", err)
+		}
+		return cert.Leaf.SerialNumber.Int64()
+	}
+	if got := serial(); got != 2 {
+		t.Fatalf("serial %d, want 2", got)
+	}
+	pki.issue(t, 3)
+	if got := serial(); got != 3 {
+		t.Fatalf("after renewal: serial %d, want 3", got)
+	}
+	if !strings.Contains(log.String(), "TLS certificate renewed") {
+		t.Errorf("renewal not logged:\n%s", log.String())
+	}
+	// Half a renewal: a new certificate, the old key.
+	key, err := os.ReadFile(pki.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki.issue(t, 4)
+	if err := os.WriteFile(pki.KeyFile, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := serial(); got != 3 {
+		t.Errorf("with a key that does not match: serial %d, want the previous 3", got)
+	}
+	if !strings.Contains(log.String(), "do not load") {
+		t.Errorf("the failed load is not logged:\n%s", log.String())
+	}
+	// Not read again before its time.
+	files.every = time.Hour
+	pki.issue(t, 5)
+	if got := serial(); got != 3 {
+		t.Errorf("read again before the interval: serial %d", got)
+	}
+
+	// Missing or half-given flags are refused at start, naming them.
+	for _, tc := range []struct{ cert, key, want string }{
+		{pki.CertFile, "", "--tls-cert needs --tls-key"},
+		{"", pki.KeyFile, "--tls-key needs --tls-cert"},
+		{pki.CertFile, filepath.Join(t.TempDir(), "missing.pem"), "--tls-key"},
+	} {
+		m := NewMain()
+		m.Config.DataDir = filepath.Join(t.TempDir(), "data")
+		m.Config.TLSCert, m.Config.TLSKey, m.Config.LogLevel = tc.cert, tc.key, "error"
+		if err := m.Open(context.Background()); err == nil || !strings.Contains(err.Error(), tc.want) {
+			m.Close()
+			t.Errorf("--tls-cert %q --tls-key %q: %v, want %q", tc.cert, tc.key, err, tc.want)
+		}
 	}
 }
