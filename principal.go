@@ -107,7 +107,7 @@ func PrincipalFromContext(ctx context.Context) *Principal {
 // TokenService keeps the deployment's principals and their bearer tokens.
 // Secrets are shown once, by CreateToken, and stored only as hashes; every
 // process of a deployment shares one TokenService's state, so a revocation
-// holds at once everywhere.
+// holds everywhere (docs/security.md says how soon).
 type TokenService interface {
 	// CreateToken adds the principal and returns its new secret token. A
 	// name already in use is ECONFLICT.

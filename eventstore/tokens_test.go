@@ -18,6 +18,7 @@ func openTokens(t *testing.T, s *eventstore.Store) *eventstore.Tokens {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { tok.Close() })
 	return tok
 }
 
@@ -104,13 +105,15 @@ func TestTokens(t *testing.T) {
 		}
 	}
 
-	// Revoked in one process, refused by the other at once.
+	// Revoked in one process: refused there at once, and by the other as
+	// soon as the bucket's watch brings the change.
 	if err := a.Revoke(ctx, "desk-00127"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Authenticate(ctx, token); hoso.ErrorCode(err) != hoso.EUNAUTHORIZED {
-		t.Fatalf("revoked token: %v, want EUNAUTHORIZED", err)
+	if _, err := a.Authenticate(ctx, token); hoso.ErrorCode(err) != hoso.EUNAUTHORIZED {
+		t.Fatalf("revoked token, revoking process: %v, want EUNAUTHORIZED", err)
 	}
+	waitRefused(t, b, token)
 	if err := b.Revoke(ctx, "desk-00127"); hoso.ErrorCode(err) != hoso.ENOTFOUND {
 		t.Fatalf("revoke twice: %v, want ENOTFOUND", err)
 	}
@@ -142,5 +145,49 @@ func TestDeskCannotReadTokens(t *testing.T) {
 	wantPermissionViolation(t, errs, "desk reading the token bucket")
 	if _, err := nc.Request("$KV."+eventstore.TokenBucket+".p.admin", nil, time.Second); err == nil {
 		t.Fatal("a desk read a key of the token bucket")
+	}
+}
+
+// waitRefused polls until svc refuses token, for at most 10 s.
+func waitRefused(t *testing.T, svc *eventstore.Tokens, token string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := svc.Authenticate(context.Background(), token)
+		if hoso.ErrorCode(err) == hoso.EUNAUTHORIZED {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revoked token still authenticates after 10 s: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestTokensFromMemory: tokens are served from memory once the watch has
+// brought them, and a token made by another process is accepted before
+// its own watch has (it falls back to the bucket).
+func TestTokensFromMemory(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	a := openTokens(t, s)
+	token, err := a.CreateToken(ctx, hoso.Principal{Name: "sup", Role: hoso.RoleSupervisor, Unit: "004"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A process that starts later knows every token from its first request.
+	b := openTokens(t, s)
+	if p, err := b.Authenticate(ctx, token); err != nil || p.Name != "sup" {
+		t.Fatalf("late process: %v %v", p, err)
+	}
+	// Closed, a Tokens trusts nothing from memory: it reads the bucket.
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Revoke(ctx, "sup"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Authenticate(ctx, token); hoso.ErrorCode(err) != hoso.EUNAUTHORIZED {
+		t.Fatalf("closed watch, revoked token: %v, want EUNAUTHORIZED", err)
 	}
 }

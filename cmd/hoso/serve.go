@@ -351,6 +351,9 @@ func (m *Main) Close() error {
 	if m.Transparency != nil {
 		errs = append(errs, m.Transparency.Close())
 	}
+	if m.Tokens != nil {
+		errs = append(errs, m.Tokens.Close())
+	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
 	}
