@@ -7,7 +7,7 @@ FUZZTIME ?= 30000x
 # DEMO: preload a simulated year of Hà Nội on the first `make run` (DEMO=false skips it).
 DEMO     ?= true
 
-.PHONY: run test build lint vet fuzz fuzz-corpus bench clean rules bench-smoke
+.PHONY: run test build lint vet fuzz fuzz-corpus bench clean rules bench-smoke faults
 
 ## run: serve the ledger on the embedded default (NATS + SQLite under ./hoso-data)
 run:
@@ -22,6 +22,15 @@ test: lint rules
 	HOSO_TEST_SUBJECT_BUCKETS=4 $(GO) test -race -count=1 ./eventstore
 	$(MAKE) fuzz-corpus
 	$(MAKE) bench-smoke
+
+## faults: the fault tests (build tag faults, some minutes): the three-node NATS cluster of
+## deploy/nats as child processes, its stream leader and a whole hoso process killed with
+## SIGKILL mid-ingest, the node restarted; they log what the senders saw. .ci/run runs it.
+faults:
+	$(GO) vet -tags faults ./eventstore ./cmd/hoso
+	$(GO) tool staticcheck -tags faults ./eventstore/... ./cmd/hoso
+	$(GO) test -race -count=1 -tags faults -timeout 30m -v -run '^TestCluster' ./eventstore ./cmd/hoso
+	HOSO_TEST_SUBJECT_BUCKETS=4 $(GO) test -race -count=1 -tags faults -timeout 30m -v -run '^TestClusterNode' ./eventstore
 
 ## fuzz-corpus: every fuzz target over testdata/fuzz and its f.Add seeds, nothing else
 fuzz-corpus:

@@ -39,7 +39,7 @@ func (s *Store) checkpointStreamConfig() jetstream.StreamConfig {
 		Discard:           jetstream.DiscardNew,
 		DenyDelete:        true,
 		DenyPurge:         true,
-		AllowDirect:       true,
+		AllowDirect:       s.directGets(),
 	}
 }
 

@@ -221,6 +221,7 @@ func (in *Ingester) stage(ctx context.Context, e *hoso.Event, optimistic bool) (
 			ok = false
 		}
 	}
+	cached := ok
 	if !ok && optimistic && e.Type == hoso.EventReceived && (x == nil || !known) {
 		cd = &in.noDossier
 	} else if !ok {
@@ -229,16 +230,35 @@ func (in *Ingester) stage(ctx context.Context, e *hoso.Event, optimistic bool) (
 			return staged{}, hoso.AppendResult{}, err
 		}
 	}
-	if x == nil {
-		expect = cd.lastSeq
-	}
-	if seq, ok := cd.seqOf(e.ID); ok {
-		res, err := in.duplicate(ctx, e, seq)
-		return staged{}, res, err
-	}
-	next := &cachedDossier{d: cd.d}
-	if err := next.d.Apply(e); err != nil {
-		return staged{}, hoso.AppendResult{}, err
+	var next *cachedDossier
+	for {
+		if x == nil {
+			expect = cd.lastSeq
+		}
+		if seq, ok := cd.seqOf(e.ID); ok {
+			res, err := in.duplicate(ctx, e, seq)
+			return staged{}, res, err
+		}
+		next = &cachedDossier{d: cd.d}
+		err := next.d.Apply(e)
+		if err == nil {
+			break
+		}
+		if !cached {
+			return staged{}, hoso.AppendResult{}, err
+		}
+		// A cached state may be stale: another process may have appended
+		// to the dossier since. The publish's expected sequence catches
+		// that for an event accepted, but an event refused is never
+		// published, so a refusal rests on the stream's state: read it and
+		// check again (TestClusterFaults, where the two processes take
+		// turns with one desk's batches, saw returned refused as "dossier
+		// is processing" by a process that had not seen the resolution).
+		in.cache.drop(e.Dossier)
+		if cd, err = in.load(ctx, e.Dossier); err != nil {
+			return staged{}, hoso.AppendResult{}, err
+		}
+		cached = false
 	}
 	stored := *e
 	stored.Version = next.d.Version

@@ -323,9 +323,21 @@ func (s *Store) streamConfig() jetstream.StreamConfig {
 		Discard:           jetstream.DiscardNew,
 		DenyDelete:        true,
 		DenyPurge:         true,
-		AllowDirect:       true,
+		AllowDirect:       s.directGets(),
 	}
 }
+
+// directGets says whether the streams let any replica answer a message
+// read (JetStream's direct get): only with one replica. A follower answers
+// direct gets once it is nearly synchronised, not once it holds every
+// acknowledged message, so a dossier loaded through it may lack the event
+// another process appended a moment ago. An append from that state is
+// refused by its expected sequence and read again, but a refusal by the
+// state machine would not be: the event would be answered invalid although
+// it was not (TestClusterFaults saw a supplement_received refused so, and
+// the resolution after it stored without it). With more replicas every
+// read goes to the stream's leader, which has every acknowledged message.
+func (s *Store) directGets() bool { return s.cfg.Replicas <= 1 }
 
 // maxBytes is the stream's MaxBytes: the configured cap, or -1 for none.
 func (s *Store) maxBytes() int64 {

@@ -11,6 +11,7 @@ package clustertest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -632,7 +633,9 @@ func (w *LeaderWatch) Stop() (time.Duration, []string) {
 // duplicates, and the per-dossier order within the batch puts an event
 // refused because its predecessor was not stored back in place.
 type Sender struct {
-	Conn    *nats.Conn
+	Conn *nats.Conn
+	// Header goes with every request (the desk's Authorization).
+	Header  nats.Header
 	Lines   [][]byte
 	Batch   int
 	Timeout time.Duration
@@ -644,6 +647,8 @@ type Sender struct {
 	// by code (or transport error) of the answers that were not.
 	Requests, Sent, Appended, Duplicates, Retried int64
 	Errors                                        map[string]int64
+	// FirstErrors are the first few errors answered, for the log.
+	FirstErrors []string
 }
 
 // Run sends every line; it fails only if a batch was still refused after
@@ -687,6 +692,9 @@ func (s *Sender) Run(ctx context.Context) error {
 // appended or a duplicate.
 func (s *Sender) send(ctx context.Context, batch [][]byte) (ok bool, why string) {
 	msg := nats.NewMsg(eventstore.IngestSubject)
+	for k, v := range s.Header {
+		msg.Header[k] = v
+	}
 	msg.Header.Set("Content-Type", "application/x-ndjson")
 	msg.Data = bytesJoin(batch)
 	rctx, cancel := context.WithTimeout(ctx, s.Timeout)
@@ -702,6 +710,9 @@ func (s *Sender) send(ctx context.Context, batch [][]byte) (ok bool, why string)
 			key = "timeout"
 		}
 		s.Errors[key] += int64(len(batch))
+		if len(s.FirstErrors) < 10 {
+			s.FirstErrors = append(s.FirstErrors, err.Error())
+		}
 		return false, err.Error()
 	}
 	var answer hoso.BatchAnswer
@@ -715,7 +726,10 @@ func (s *Sender) send(ctx context.Context, batch [][]byte) (ok bool, why string)
 		case r.Error != nil:
 			s.Errors[string(r.Error.Code)]++
 			ok = false
-			why = fmt.Sprintf("%s: %s: %s", batch[i], r.Error.Code, r.Error.Message)
+			why = fmt.Sprintf("%s: %s: %s", bytes.TrimSpace(batch[i]), r.Error.Code, r.Error.Message)
+			if len(s.FirstErrors) < 10 {
+				s.FirstErrors = append(s.FirstErrors, why)
+			}
 		case r.AppendResult != nil && r.Duplicate:
 			s.Duplicates++
 		case r.AppendResult != nil:
