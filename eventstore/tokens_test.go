@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-func openTokens(t *testing.T, s *eventstore.Store) *eventstore.Tokens {
+func openTokens(t testing.TB, s *eventstore.Store) *eventstore.Tokens {
 	t.Helper()
 	u, _ := registry(t)
 	tok, err := s.OpenTokens(context.Background(), u, func() time.Time { return now })
@@ -190,4 +190,41 @@ func TestTokensFromMemory(t *testing.T) {
 	if _, err := b.Authenticate(ctx, token); hoso.ErrorCode(err) != hoso.EUNAUTHORIZED {
 		t.Fatalf("closed watch, revoked token: %v, want EUNAUTHORIZED", err)
 	}
+}
+
+// BenchmarkAuthenticate: what checking a token costs a request, from
+// memory (every request once the watch has the token) and, for
+// comparison, by reading the bucket (a token not yet in memory).
+func BenchmarkAuthenticate(b *testing.B) {
+	ctx := context.Background()
+	s := openStore(b)
+	u, _ := registry(b)
+	tok, err := s.OpenTokens(ctx, u, func() time.Time { return now })
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { tok.Close() })
+	token, err := tok.CreateToken(ctx, hoso.Principal{Name: "desk", Role: hoso.RoleDesk, Unit: "004"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("memory", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := tok.Authenticate(ctx, token); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("bucket", func(b *testing.B) {
+		stopped, err := s.OpenTokens(ctx, u, func() time.Time { return now })
+		if err != nil {
+			b.Fatal(err)
+		}
+		stopped.Close() // a stopped watch reads the bucket every time
+		for b.Loop() {
+			if _, err := stopped.Authenticate(ctx, token); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
