@@ -385,12 +385,12 @@ func (in *Ingester) appendBatch(ctx context.Context, events []*hoso.Event, msgID
 		next[r]++
 	}
 	// failed holds, per dossier, the first of its events in the batch whose
-	// append failed without a definite answer (an internal error: a
-	// timeout, a stream without a leader), which may or may not be stored.
-	// The dossier's later events are not attempted: appended, they could
-	// leave it stored without it (a resolution valid without the
-	// supplement received before it), and the sender's retry of both
-	// would then be refused.
+	// append failed for a cause other than the event (transient: a
+	// timeout, a stream without a leader or out of space), which may or
+	// may not be stored. The dossier's later events are not attempted:
+	// appended, they could leave it stored without it (a resolution valid
+	// without the supplement received before it, once a new leader takes
+	// appends), and the sender's retry of both would then be refused.
 	failed := map[string]int{}
 	for r := range rounds {
 		idx := byRound[start[r]:start[r+1]]
@@ -406,13 +406,13 @@ func (in *Ingester) appendBatch(ctx context.Context, events []*hoso.Event, msgID
 // ascending order, so two rounds never deadlock) from validation until the
 // acknowledgement. Each event is checked and published in turn, so that the
 // server stores the first while the next are checked. An event whose
-// dossier is in failed is not attempted; one that fails with an internal
-// error puts its dossier there (failed nil: a batch of one).
+// dossier is in failed is not attempted; one that fails transiently puts
+// its dossier there (failed nil: a batch of one).
 func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx []int, results []hoso.BatchResult, msgID bool, failed map[string]int) {
 	if failed != nil {
 		defer func() {
 			for _, i := range idx {
-				if _, ok := failed[events[i].Dossier]; !ok && hoso.ErrorCode(results[i].Err) == hoso.EINTERNAL {
+				if _, ok := failed[events[i].Dossier]; !ok && transient(results[i].Err) {
 					failed[events[i].Dossier] = i
 				}
 			}
@@ -442,7 +442,7 @@ func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx [
 	for _, i := range idx {
 		e := events[i]
 		if j, ok := failed[e.Dossier]; ok {
-			results[i].Err = hoso.Errorf(hoso.EINTERNAL, "not appended: event %d of this batch, for the same dossier, failed and may or may not be stored; send both again", j+1)
+			results[i].Err = hoso.Errorf(hoso.ErrorCode(results[j].Err), "not appended: event %d of this batch, for the same dossier, failed (%s) and may or may not be stored; send both again", j+1, hoso.ErrorMessage(results[j].Err))
 			continue
 		}
 		if results[i].Err = in.prepare(ctx, e); results[i].Err != nil {
@@ -481,6 +481,14 @@ func (in *Ingester) appendRound(ctx context.Context, events []*hoso.Event, idx [
 			r.Err = ctx.Err()
 		}
 	}
+}
+
+// transient reports whether err is an append's failure for a cause other
+// than the event: internal (no acknowledgement, a read that failed) or the
+// ledger unavailable.
+func transient(err error) bool {
+	code := hoso.ErrorCode(err)
+	return code == hoso.EINTERNAL || code == hoso.EUNAVAILABLE
 }
 
 // msgIDOf is the Msg-Id to publish e with: its id, or none.

@@ -392,8 +392,29 @@ func TestClusterFaults(t *testing.T) {
 	c.Restart(victim)
 	c.WaitHealthy(3 * time.Minute)
 	t.Logf("%s restarted and current after %.1f s", c.Nodes[victim].Name, time.Since(restart).Seconds())
-	restart = time.Now()
+	// A starts again behind the stream and catches up, batch after batch:
+	// killed again in the middle of that, then started once more.
+	from := appliedSeqOf(t, dirA)
 	a.start()
+	killedAgain := false
+	for {
+		applied := appliedSeqOf(t, dirA)
+		if applied > from && applied < uint64(sum.Events) {
+			a.kill()
+			killedAgain = true
+			t.Logf("killed hoso process A with SIGKILL again while it caught up: read model at seq %d (from %d) of %d", applied, from, sum.Events)
+			break
+		}
+		if applied >= uint64(sum.Events) {
+			t.Logf("hoso process A caught up from seq %d before it could be killed in the middle", from)
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	restart = time.Now()
+	if killedAgain {
+		a.start()
+	}
 	waitReadyz(t, a.http, 3*time.Minute)
 	t.Logf("hoso process A restarted and caught up after %.1f s", time.Since(restart).Seconds())
 	waitCaughtUp(t, b)
