@@ -148,6 +148,7 @@ func killLeaderWhileSending(t *testing.T, c *clustertest.Cluster, s *eventstore.
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { watch.Stop() })
 	var senders [2]*clustertest.Sender
 	errs := make(chan error, 2)
 	for i := range senders {

@@ -315,6 +315,7 @@ func TestClusterFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { watch.Stop() })
 	sendCtx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
 	var senders [2]*clustertest.Sender
