@@ -122,6 +122,7 @@ func TestClusterNodeKilledAndRestarted(t *testing.T) {
 	// The killed node comes back and catches up.
 	c.Restart(victim)
 	c.WaitHealthy(2 * time.Minute)
+	c.WaitReplicas(eventstore.StreamName, uint64(sum.Events), 2*time.Minute)
 	want := streamStates(t, c)
 	for i, st := range want {
 		if st.Msgs != uint64(sum.Events) || st.LastSeq != uint64(sum.Events) || !sameState(st, want[0]) {

@@ -441,6 +441,7 @@ func TestClusterFaults(t *testing.T) {
 	if n != sum.Events {
 		t.Fatalf("the stream holds %d events, the history %d", n, sum.Events)
 	}
+	c.WaitReplicas(eventstore.StreamName, uint64(sum.Events), 3*time.Minute)
 	var states []string
 	for i := range c.Nodes {
 		st, err := c.StreamState(ctx, i, eventstore.StreamName)

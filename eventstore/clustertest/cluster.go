@@ -456,6 +456,28 @@ func (c *Cluster) WaitHealthy(within time.Duration) {
 	}
 }
 
+// WaitReplicas waits until every node's own replica of stream holds msgs
+// messages, up to seq msgs: a node that /healthz calls healthy may still be
+// applying what it missed while it was down.
+func (c *Cluster) WaitReplicas(stream string, msgs uint64, within time.Duration) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	for i := range c.Nodes {
+		for {
+			st, err := c.StreamState(ctx, i, stream)
+			if err == nil && st.Msgs == msgs && st.LastSeq == msgs {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				c.t.Fatalf("%s's replica of %s did not reach %d messages within %v: %+v (%v)", c.Nodes[i].Name, stream, msgs, within, st, err)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+}
+
 // StreamState is node i's own replica of a stream of the ledger's account,
 // as its monitoring endpoint (/jsz) reports it from its store.
 func (c *Cluster) StreamState(ctx context.Context, i int, stream string) (server.StreamState, error) {
