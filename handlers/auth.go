@@ -8,11 +8,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
-	"golang.org/x/time/rate"
 )
 
 // Access says who may use a route: anyone (Public, on purpose), or an
@@ -56,40 +54,7 @@ const SessionCookie = "hoso_session"
 const (
 	DefaultAuthFailureBurst = 20
 	failureEvery            = 3 * time.Second
-	// maxFailureAddrs bounds the table of addresses; when full it starts
-	// afresh rather than growing without limit under a spread attack.
-	maxFailureAddrs = 10000
 )
-
-// failureLimiter rate-limits failed authentications per client address.
-type failureLimiter struct {
-	mu    sync.Mutex
-	burst int
-	addrs map[string]*rate.Limiter
-}
-
-// allowed reports whether addr may try (again) without recording a try.
-func (f *failureLimiter) allowed(addr string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	l := f.addrs[addr]
-	return l == nil || l.Tokens() >= 1
-}
-
-// failed records a failed try of addr.
-func (f *failureLimiter) failed(addr string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.addrs == nil || len(f.addrs) >= maxFailureAddrs {
-		f.addrs = map[string]*rate.Limiter{}
-	}
-	l := f.addrs[addr]
-	if l == nil {
-		l = rate.NewLimiter(rate.Every(failureEvery), f.burst)
-		f.addrs[addr] = l
-	}
-	l.Allow()
-}
 
 // clientAddr is the request's peer address without its port. A proxy in
 // front would make every client one address: docs/security.md says to
@@ -159,7 +124,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, pattern strin
 			s.Error(w, r, err)
 			return nil
 		}
-		s.failures.failed(addr)
+		s.failed(addr)
 		s.logger().WarnContext(r.Context(), "authentication failed", "addr", addr, "route", pattern, "cookie", fromCookie)
 		if fromCookie {
 			clearSessionCookie(w, r, s.TLS)
@@ -180,12 +145,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, pattern strin
 
 // failuresAllowed reports whether addr may try to authenticate now.
 func (s *Server) failuresAllowed(addr string) bool {
-	s.failures.mu.Lock()
-	if s.failures.burst == 0 {
-		s.failures.burst = cmp.Or(s.AuthFailureBurst, DefaultAuthFailureBurst)
-	}
-	s.failures.mu.Unlock()
-	return s.failures.allowed(addr)
+	return s.failures.ready(addr, time.Now())
+}
+
+// failed records a failed authentication of addr.
+func (s *Server) failed(addr string) {
+	s.failures.take(addr, time.Now(), cmp.Or(s.AuthFailureBurst, DefaultAuthFailureBurst))
 }
 
 // signInRedirect sends a browser that asks for a dashboard page without a

@@ -11,11 +11,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
-	"golang.org/x/time/rate"
 )
 
 // Lookups an address may make: a burst, then one every lookupEvery; past
@@ -26,9 +24,6 @@ import (
 const (
 	DefaultLookupBurst = 10
 	lookupEvery        = 6 * time.Second
-	// maxLookupAddrs bounds the table of addresses, as maxFailureAddrs
-	// does for failed authentications.
-	maxLookupAddrs = 10000
 )
 
 // Lookup is the citizens' lookup: GET /v1/lookup/{code} (JSON) and the
@@ -63,8 +58,8 @@ func (s *Server) MountLookup(l Lookup) error {
 	if err != nil {
 		return fmt.Errorf("lookup template: %w", err)
 	}
-	lk := &lookup{Lookup: l, server: s, page: page}
-	lk.limiter.burst = cmp.Or(l.Burst, DefaultLookupBurst)
+	lk := &lookup{Lookup: l, server: s, page: page, limiter: addrLimiter{every: lookupEvery}}
+	lk.burst = cmp.Or(l.Burst, DefaultLookupBurst)
 	// Public on purpose (issue: citizens have no token): a dossier's holder
 	// asks by the code on the receipt. The answer is the few facts printed
 	// for the holder anyway, and each address is rate-limited so that codes
@@ -80,6 +75,7 @@ type lookup struct {
 	server  *Server
 	page    *template.Template
 	limiter addrLimiter
+	burst   int
 }
 
 func (l *lookup) now() time.Time {
@@ -117,7 +113,7 @@ func (l *lookup) find(r *http.Request, code string) (ans *lookupAnswer, wait tim
 		return nil, 0, hoso.FieldErrorf("code", "%q is not a dossier code (1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit)", code)
 	}
 	now := l.now()
-	if wait := l.limiter.take(clientAddr(r), now); wait > 0 {
+	if wait := l.limiter.take(clientAddr(r), now, l.burst); wait > 0 {
 		return nil, wait, hoso.Errorf(ETOOMANYREQUESTS, "too many lookups from this address; retry in %d s", retrySeconds(wait))
 	}
 	view, err := l.Dossiers.FindDossier(r.Context(), code)
@@ -249,47 +245,4 @@ var lookupDeadlineNames = map[hoso.Classification]string{
 	hoso.ClassEarly:      "Có kết quả trước hạn",
 	hoso.ClassOnTime:     "Có kết quả đúng hạn",
 	hoso.ClassLate:       "Có kết quả quá hạn",
-}
-
-// addrLimiter rate-limits requests per client address, on the clock it is
-// given, so that tests can hold time still.
-type addrLimiter struct {
-	mu    sync.Mutex
-	burst int
-	addrs map[string]*rate.Limiter
-}
-
-// take spends one request of addr at now: 0 when it may go ahead, else how
-// long until it may.
-func (a *addrLimiter) take(addr string, now time.Time) time.Duration {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	l := a.addrs[addr]
-	if l == nil {
-		if a.addrs == nil || len(a.addrs) >= maxLookupAddrs {
-			a.prune(now)
-		}
-		l = rate.NewLimiter(rate.Every(lookupEvery), a.burst)
-		a.addrs[addr] = l
-	}
-	res := l.ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return d
-	}
-	return 0
-}
-
-// prune forgets the addresses whose burst has grown back whole (they are
-// as new); if that frees nothing, it starts afresh rather than grow
-// without limit under a spread attack.
-func (a *addrLimiter) prune(now time.Time) {
-	for addr, l := range a.addrs {
-		if l.TokensAt(now) >= float64(a.burst) {
-			delete(a.addrs, addr)
-		}
-	}
-	if a.addrs == nil || len(a.addrs) >= maxLookupAddrs {
-		a.addrs = map[string]*rate.Limiter{}
-	}
 }

@@ -74,7 +74,7 @@ type Server struct {
 	mux *http.ServeMux
 	// access is each route pattern's rule, set with the route by Handle.
 	access   map[string]Access
-	failures failureLimiter
+	failures addrLimiter
 	// signIn is set by MountSignIn: dashboard pages then send a browser
 	// without a session to the sign-in page instead of answering 401.
 	signIn bool
@@ -97,6 +97,7 @@ func NewServer() *Server {
 		MaxBodyBytes: DefaultMaxBodyBytes,
 		mux:          http.NewServeMux(),
 		access:       map[string]Access{},
+		failures:     addrLimiter{every: failureEvery},
 	}
 	auditors := Allow(hoso.RoleAuditor)
 	s.Handle("POST /v1/events", Allow(hoso.RoleDesk), http.HandlerFunc(s.handlePostEvents))

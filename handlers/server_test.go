@@ -342,3 +342,34 @@ func TestCloseTimesOut(t *testing.T) {
 		t.Fatalf("Close = %v, want a deadline error", err)
 	}
 }
+
+// TestAuthFailuresAreLimited: past its burst of failed tokens an address
+// gets 429 with Retry-After, even with a good token, until it slows down;
+// another address is not held back.
+func TestAuthFailuresAreLimited(t *testing.T) {
+	s, _, _ := newTestServer(t)
+	s.AuthFailureBurst = 3
+	h := s.Handler()
+	do := func(addr, token string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "/v1/dossiers/D1", nil)
+		req.RemoteAddr = addr + ":40000"
+		req.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	for i := range 3 {
+		if w := do("192.0.2.1", "tok-nobody"); w.Code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d %s, want 401", i+1, w.Code, w.Body)
+		}
+	}
+	for _, token := range []string{"tok-nobody", "tok-" + nationalAuditor.Name} {
+		w := do("192.0.2.1", token)
+		if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "too many failed authentications") {
+			t.Fatalf("past the burst, %s: %d %v %s, want 429 with Retry-After", token, w.Code, w.Header(), w.Body)
+		}
+	}
+	if w := do("192.0.2.2", "tok-nobody"); w.Code != http.StatusUnauthorized {
+		t.Fatalf("another address: %d %s, want 401", w.Code, w.Body)
+	}
+}

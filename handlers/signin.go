@@ -60,7 +60,7 @@ func (d *dashboard) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.failures.failed(addr)
+		s.failed(addr)
 		s.logger().WarnContext(r.Context(), "sign-in failed", "addr", addr)
 		page.Msg = "Mã truy cập không đúng hoặc đã bị thu hồi."
 		d.render(w, r, http.StatusUnauthorized, "signin", page)
