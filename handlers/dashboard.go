@@ -124,10 +124,8 @@ func writeHTMLBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("X-Content-Type-Options", "nosniff")
-	// Everything the pages use comes from this server: no scripts, no
-	// frames, no outside fonts.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	// The security headers (no scripts, no frames, nothing from elsewhere)
+	// are the middleware's, on every answer: setSecurityHeaders.
 	w.WriteHeader(status)
 	_, _ = w.Write(body) // a failed write means the client left
 }

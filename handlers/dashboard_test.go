@@ -564,3 +564,38 @@ func FuzzDashboardQuery(f *testing.F) {
 		}
 	})
 }
+
+// TestSecurityHeaders: every answer, page or JSON, success or error,
+// signed in or not, carries the content policy, no framing, no referrer
+// and nosniff (the middleware's, not each writer's).
+func TestSecurityHeaders(t *testing.T) {
+	ts := dashboardServer(t, 20)
+	want := map[string]string{
+		"Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+		"X-Frame-Options":         "DENY",
+		"Referrer-Policy":         "no-referrer",
+		"X-Content-Type-Options":  "nosniff",
+	}
+	for _, tt := range []struct {
+		path   string
+		header []string
+	}{
+		{"/?unit=004&from=2024-03-01&to=2024-03-05", nil},
+		{"/units/004", nil},
+		{"/v1/report?unit=004&format=csv", nil},
+		{"/v1/report?unit=004", nil},
+		{"/v1/report?unit=004&level=nope", nil},
+		{"/no/such/route", nil},
+		{"/healthz", nil},
+		{"/sign-in", nil},
+		{"/static/dashboard.css", nil},
+		{"/v1/report?unit=004", []string{"Authorization", "Bearer tok-nobody"}},
+	} {
+		resp, _ := get(t, ts, tt.path, tt.header...)
+		for name, value := range want {
+			if got := resp.Header.Get(name); got != value {
+				t.Errorf("%s (%d): %s = %q, want %q", tt.path, resp.StatusCode, name, got, value)
+			}
+		}
+	}
+}

@@ -102,7 +102,6 @@ func (s *Server) handleConsistency(w http.ResponseWriter, r *http.Request) {
 func writeText(w http.ResponseWriter, text string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Length", strconv.Itoa(len(text)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write([]byte(text))
