@@ -13,7 +13,6 @@ import (
 	"github.com/hoso-ledger/hoso"
 	"github.com/hoso-ledger/hoso/eventstore"
 	"github.com/hoso-ledger/hoso/eventstore/clustertest"
-	"github.com/hoso-ledger/hoso/simulate"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -57,29 +56,6 @@ func clusterLedger(t *testing.T, c *clustertest.Cluster) *eventstore.Store {
 	return s
 }
 
-// history simulates n dossiers and splits their events, as NDJSON lines,
-// between two desk systems, each dossier wholly to one of them.
-func history(t *testing.T, dossiers int, seed uint64) (lines [2][][]byte, sum *simulate.Summary) {
-	t.Helper()
-	u, c := registry(t)
-	g, err := simulate.New(u, c, simulate.Config{
-		Scope: "01", From: time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2023, 12, 31, 0, 0, 0, 0, time.UTC),
-		Dossiers: dossiers, Seed: seed, LateShare: simulate.DefaultLateShare, Level: hoso.LevelDistrict, Now: now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err = g.Run(context.Background(), func(e *hoso.Event) error {
-		h := sha256.Sum256([]byte(e.Dossier))
-		lines[h[0]&1] = append(lines[h[0]&1], simulate.AppendLine(nil, e))
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return lines, sum
-}
-
 // TestClusterNodeKilledAndRestarted: on the cluster of deploy/nats, two desk
 // systems send a simulated history through hoso.ingest while the stream's
 // leader is killed with SIGKILL; they retry what was not acknowledged, and
@@ -111,7 +87,8 @@ func TestClusterNodeKilledAndRestarted(t *testing.T) {
 		t.Fatalf("authenticate on the cluster: %v %v", p, err)
 	}
 
-	lines, sum := history(t, 3000, 11)
+	u, cal := registry(t)
+	lines, sum := clustertest.History(t, u, cal, 3000, 11, now)
 	killAt := int64(sum.Events / 3)
 	victim, seconds, senders := killLeaderWhileSending(t, c, s, lines, killAt)
 

@@ -5,7 +5,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -26,7 +25,6 @@ import (
 	"github.com/hoso-ledger/hoso/eventstore"
 	"github.com/hoso-ledger/hoso/eventstore/clustertest"
 	"github.com/hoso-ledger/hoso/projections"
-	"github.com/hoso-ledger/hoso/simulate"
 	"github.com/nats-io/nats.go"
 )
 
@@ -256,37 +254,6 @@ func clusterMain(t *testing.T, c *clustertest.Cluster, dir string) *Main {
 	}
 }
 
-// faultHistory simulates a year of Hà Nội and splits its events, as
-// NDJSON lines, between two desk systems, each dossier wholly to one.
-func faultHistory(t *testing.T, dossiers int) ([2][][]byte, *simulate.Summary) {
-	t.Helper()
-	units, err := hoso.LoadUnits()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cal, err := hoso.NewCalendar()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := simulate.New(units, cal, simulate.Config{
-		Scope: "01", From: time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2023, 12, 31, 0, 0, 0, 0, time.UTC),
-		Dossiers: dossiers, Seed: 15, LateShare: simulate.DefaultLateShare, Level: hoso.LevelDistrict, Now: time.Now(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines [2][][]byte
-	sum, err := g.Run(context.Background(), func(e *hoso.Event) error {
-		h := sha256.Sum256([]byte(e.Dossier))
-		lines[h[0]&1] = append(lines[h[0]&1], simulate.AppendLine(nil, e))
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return lines, sum
-}
-
 // TestClusterFaults is the ledger on the three-node cluster of deploy/nats
 // with two whole hoso processes: B in this process, A a child. Two desk
 // systems send about 50,000 events of simulated history through
@@ -309,7 +276,15 @@ func TestClusterFaults(t *testing.T) {
 		"--deadline-interval", "0", "--tamper-evidence=false")
 	waitReadyz(t, a.http, time.Minute)
 
-	lines, sum := faultHistory(t, 16_200)
+	units, err := hoso.LoadUnits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, err := hoso.NewCalendar()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, sum := clustertest.History(t, units, cal, 16_200, 15, time.Now())
 	t.Logf("simulated %d dossiers, %d events", sum.Dossiers, sum.Events)
 	watch, err := clustertest.WatchLeader(c.Connect(c.LedgerSeed), eventstore.StreamName)
 	if err != nil {
