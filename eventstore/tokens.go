@@ -144,6 +144,15 @@ func (t *Tokens) Close() error {
 	return err
 }
 
+// None reports whether the bucket holds no token at all, as the watch had
+// it when OpenTokens returned or since: a deployment's first start. It
+// costs no read of the bucket, whatever the number of principals.
+func (t *Tokens) None() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.live && len(t.byHash) == 0
+}
+
 // cached returns the principal memory holds for hash; known is false when
 // memory cannot say (not there, or the watch has stopped).
 func (t *Tokens) cached(hash string) (p hoso.Principal, known bool) {
@@ -212,6 +221,12 @@ func (t *Tokens) CreateToken(ctx context.Context, p hoso.Principal) (string, err
 		_ = t.kv.Delete(ctx, "p."+p.Name) // a name without a token would block its re-creation
 		return "", fmt.Errorf("store token of %s: %w", p.Name, err)
 	}
+	// Here at once, as Revoke removes at once.
+	t.mu.Lock()
+	if t.byHash != nil {
+		t.byHash[hash] = p
+	}
+	t.mu.Unlock()
 	return token, nil
 }
 

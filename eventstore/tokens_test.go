@@ -171,12 +171,21 @@ func TestTokensFromMemory(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
 	a := openTokens(t, s)
+	if !a.None() {
+		t.Fatal("a new bucket: None is false")
+	}
 	token, err := a.CreateToken(ctx, hoso.Principal{Name: "sup", Role: hoso.RoleSupervisor, Unit: "004"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if a.None() {
+		t.Fatal("a token made: None is still true")
+	}
 	// A process that starts later knows every token from its first request.
 	b := openTokens(t, s)
+	if b.None() {
+		t.Fatal("a later process: None is true with a token in the bucket")
+	}
 	if p, err := b.Authenticate(ctx, token); err != nil || p.Name != "sup" {
 		t.Fatalf("late process: %v %v", p, err)
 	}

@@ -38,11 +38,7 @@ func (m *Main) openTokens(ctx context.Context) error {
 		return err
 	}
 	m.Tokens = tokens
-	ps, err := tokens.Principals(ctx)
-	if err != nil {
-		return err
-	}
-	if len(ps) == 0 {
+	if tokens.None() {
 		path := filepath.Join(m.Config.DataDir, AdminTokenFile)
 		created, err := m.tokenFile(ctx, hoso.Principal{Name: "admin", Role: hoso.RoleAdmin}, path)
 		if err != nil {
