@@ -115,8 +115,12 @@ type TokenService interface {
 	// Authenticate returns the principal whose token this is, or
 	// EUNAUTHORIZED for an unknown, malformed or revoked token.
 	Authenticate(ctx context.Context, token string) (*Principal, error)
+	// Principal returns the live principal named name, or ENOTFOUND if
+	// there is none or it was revoked.
+	Principal(ctx context.Context, name string) (*Principal, error)
 	// Principals lists every principal, without secrets, by name.
 	Principals(ctx context.Context) ([]Principal, error)
-	// Revoke removes the principal and its token; ENOTFOUND if none.
+	// Revoke removes the principal's token; ENOTFOUND if none. Its name is
+	// never given again, since stored events carry it.
 	Revoke(ctx context.Context, name string) error
 }

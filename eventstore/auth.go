@@ -22,17 +22,14 @@ const (
 	DeskKeyFile   = "nats-desk.nk"
 )
 
-// DeskPermissions are a desk system's: request the ingest service, discover
+// DeskPermissions are the shared desk role's, whose requests name their
+// desk by a bearer token (desk principals are NATS users of their own, see
+// DeskCallout): request the ingest service, discover
 // it (`nats micro ls/info/stats`), and receive the answers on its inbox;
 // nothing else. No JetStream API, no event subjects.
 func DeskPermissions() *server.Permissions {
-	var allow []string
-	allow = append(allow, IngestSubject)
-	for _, verb := range []string{"PING", "INFO", "STATS"} {
-		allow = append(allow, "$SRV."+verb, "$SRV."+verb+"."+ServiceName, "$SRV."+verb+"."+ServiceName+".*")
-	}
 	return &server.Permissions{
-		Publish:   &server.SubjectPermission{Allow: allow},
+		Publish:   &server.SubjectPermission{Allow: append([]string{IngestSubject}, serviceDiscovery()...)},
 		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
 	}
 }
@@ -40,42 +37,37 @@ func DeskPermissions() *server.Permissions {
 // LedgerPermissions are what the ledger's own role needs on an external
 // cluster (docs/security.md writes them as server configuration): append
 // events and checkpoints, keep the principals in the token bucket, use the
-// JetStream API, serve hoso.ingest and answer its requests. The embedded server's ledger user, the server's
+// JetStream API, serve hoso.ingest and the desks' hoso.ingest.<name>,
+// answer the servers' authorization callout (DeskCallout), and answer
+// requests. The embedded server's ledger user, the server's
 // owner, has every permission.
 func LedgerPermissions() *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: []string{
 			SubjectPrefix + ">", CheckpointSubject, "$KV." + TokenBucket + ".>", "$JS.API.>", "_INBOX.>",
 		}},
-		Subscribe: &server.SubjectPermission{Allow: []string{IngestSubject, "$SRV.>", "_INBOX.>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{IngestSubject, DeskSubject("*"), server.AuthCalloutSubject, "$SRV.>", "_INBOX.>"}},
 		// Answers to desk systems whose inbox prefix is not _INBOX.
 		Response: &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute},
 	}
 }
 
-// loadOrCreateNKey returns the user key pair stored in path, creating it
-// (0600) when the file does not exist.
-func loadOrCreateNKey(path string) (nkeys.KeyPair, error) {
-	seed, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		kp, err := nkeys.CreateUser()
-		if err != nil {
-			return nil, fmt.Errorf("create NATS key %s: %w", path, err)
-		}
-		if seed, err = kp.Seed(); err != nil {
-			return nil, err
-		}
-		if err := writeFileExclusive(path, append(seed, '\n'), 0o600); err != nil {
-			return nil, fmt.Errorf("write NATS key: %w", err)
-		}
-		return kp, nil
+// loadOrCreateNKey returns the key pair stored in path, creating one with
+// create (0600) when the file does not exist.
+func loadOrCreateNKey(path string, create func() (nkeys.KeyPair, error)) (nkeys.KeyPair, error) {
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return loadNKey(path)
 	}
+	kp, err := create()
 	if err != nil {
-		return nil, fmt.Errorf("read NATS key: %w", err)
+		return nil, fmt.Errorf("create NATS key %s: %w", path, err)
 	}
-	kp, err := nkeys.FromSeed(bytes.TrimSpace(seed))
+	seed, err := kp.Seed()
 	if err != nil {
-		return nil, fmt.Errorf("NATS key %s: %w", path, err)
+		return nil, err
+	}
+	if err := writeFileExclusive(path, append(seed, '\n'), 0o600); err != nil {
+		return nil, fmt.Errorf("write NATS key: %w", err)
 	}
 	return kp, nil
 }
@@ -99,29 +91,56 @@ func writeFileExclusive(path string, data []byte, perm os.FileMode) error {
 }
 
 // serverUsers sets up the embedded server's users: the ledger's own role
-// with every permission and the desk role. It returns the ledger's key pair.
-func serverUsers(dataDir string, opts *server.Options) (nkeys.KeyPair, error) {
-	ledger, err := loadOrCreateNKey(filepath.Join(dataDir, LedgerKeyFile))
-	if err != nil {
-		return nil, err
+// with every permission, the shared desk role, and every desk principal
+// through the authorization callout (DeskCallout), which the ledger's
+// connection answers. It returns the ledger's key pair and the callout's
+// issuer.
+func serverUsers(dataDir string, opts *server.Options) (ledger, issuer nkeys.KeyPair, err error) {
+	if ledger, err = loadOrCreateNKey(filepath.Join(dataDir, LedgerKeyFile), nkeys.CreateUser); err != nil {
+		return nil, nil, err
 	}
-	desk, err := loadOrCreateNKey(filepath.Join(dataDir, DeskKeyFile))
+	desk, err := loadOrCreateNKey(filepath.Join(dataDir, DeskKeyFile), nkeys.CreateUser)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if issuer, err = loadOrCreateNKey(filepath.Join(dataDir, CalloutKeyFile), nkeys.CreateAccount); err != nil {
+		return nil, nil, err
 	}
 	ledgerPub, err := ledger.PublicKey()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	deskPub, err := desk.PublicKey()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	issuerPub, err := issuer.PublicKey()
+	if err != nil {
+		return nil, nil, err
 	}
 	opts.Nkeys = []*server.NkeyUser{
 		{Nkey: ledgerPub},
 		{Nkey: deskPub, Permissions: DeskPermissions()},
 	}
-	return ledger, nil
+	opts.AuthCallout = &server.AuthCallout{
+		Issuer:    issuerPub,
+		Account:   server.DEFAULT_GLOBAL_ACCOUNT,
+		AuthUsers: []string{ledgerPub, deskPub},
+	}
+	return ledger, issuer, nil
+}
+
+// loadNKey reads the key pair whose seed is in path.
+func loadNKey(path string) (nkeys.KeyPair, error) {
+	seed, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read NATS key: %w", err)
+	}
+	kp, err := nkeys.FromSeed(bytes.TrimSpace(seed))
+	if err != nil {
+		return nil, fmt.Errorf("NATS key %s: %w", path, err)
+	}
+	return kp, nil
 }
 
 // nkeyOption authenticates a connection with kp.

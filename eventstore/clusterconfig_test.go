@@ -16,7 +16,7 @@ import (
 // give the roles exactly the permissions of docs/security.md, the ones the
 // code defines.
 func TestClusterConfigFiles(t *testing.T) {
-	env, _, _, _ := clustertest.Keys(t, t.TempDir())
+	env, _, _, _, _ := clustertest.Keys(t, t.TempDir())
 	keys := map[string]string{}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -61,6 +61,13 @@ func TestClusterConfigFiles(t *testing.T) {
 			if !samePermissions(u.Permissions, want.perms) {
 				t.Errorf("%s: the user of %s may\n%s\nthe code says\n%s", path, key, describe(u.Permissions), describe(want.perms))
 			}
+		}
+		ac := opts.AuthCallout
+		if ac == nil || ac.Issuer != keys[clustertest.CalloutKeyEnv] || ac.Account != clustertest.Account ||
+			!slices.Equal(ac.AuthUsers, []string{keys[clustertest.LedgerKeyEnv], keys[clustertest.DeskKeyEnv]}) ||
+			!slices.Equal(ac.AllowedAccounts, []string{clustertest.Account}) {
+			t.Errorf("%s: auth_callout %+v: want issuer %s, account %s, the ledger's and the shared desk's users exempt, only %s delegated",
+				path, ac, clustertest.CalloutKeyEnv, clustertest.Account, clustertest.Account)
 		}
 		if len(opts.Nkeys) != 3 || len(opts.Users) != 0 {
 			t.Errorf("%s: %d NKey users and %d other users, want the three roles only", path, len(opts.Nkeys), len(opts.Users))

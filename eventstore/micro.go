@@ -21,16 +21,20 @@ const IngestSubject = "hoso.ingest"
 // ServiceName is the ingest service's name for `nats micro` tools.
 const ServiceName = "hoso"
 
-// IngestService is the NATS door: the micro service "hoso" with the endpoint
-// hoso.ingest, taking the same payloads as POST /v1/events and giving the
-// same answers. `nats micro ls` and `nats micro stats hoso` see it.
+// IngestService is the NATS door: the micro service "hoso", taking the same
+// payloads as POST /v1/events and giving the same answers, at two
+// endpoints. "desk" is hoso.ingest.<name>, where only the desk principal
+// of that name may publish (DeskCallout makes it a NATS user), so the
+// subject says who sends. "default" is hoso.ingest, for the shared desk
+// role, where a request names its desk by a bearer token in its
+// Authorization header. `nats micro ls` and `nats micro stats hoso` see
+// both.
 type IngestService struct {
 	Events hoso.EventService
-	// Tokens authenticates each request by the bearer token in its
-	// Authorization header, as the HTTP door does: the principal's scope
-	// bounds what it may submit and its name is each event's `by`. Every
-	// `hoso serve` sets it; nil takes requests as the ledger's own, for
-	// tests of the door alone.
+	// Tokens tells each request's principal, by its subject's desk name or
+	// by its bearer token: its scope bounds what it may submit and its
+	// name is each event's `by`. Every `hoso serve` sets it; nil takes
+	// requests as the ledger's own, for tests of the door alone.
 	Tokens hoso.TokenService
 	// Version is announced to `nats micro info`.
 	Version string
@@ -82,6 +86,11 @@ func (s *IngestService) Open(nc *nats.Conn) error {
 		return fmt.Errorf("add NATS service %s: %w", IngestSubject, err)
 	}
 	s.svc = svc
+	if err := svc.AddEndpoint("desk", micro.HandlerFunc(s.handle), micro.WithEndpointSubject(DeskSubject("*")),
+		micro.WithEndpointMetadata(map[string]string{"payload": "as hoso.ingest; the subject's last token is the desk's principal name, the only NATS user that may publish there"})); err != nil {
+		_ = svc.Stop()
+		return fmt.Errorf("add NATS endpoint %s: %w", DeskSubject("*"), err)
+	}
 	// Subscriptions reach the server asynchronously: flush so that once
 	// Open returns, a desk system's request finds the service.
 	if err := nc.Flush(); err != nil {
@@ -163,8 +172,22 @@ func (s *IngestService) serve(req micro.Request) {
 	_ = req.Respond(results[0].Result.AppendJSON(make([]byte, 0, 128)))
 }
 
-// authenticate returns the desk whose token the request carries.
+// authenticate returns the desk that sends req: the one its subject names,
+// else the one whose token it carries.
 func (s *IngestService) authenticate(req micro.Request) (*hoso.Principal, error) {
+	if name, ok := strings.CutPrefix(req.Subject(), IngestSubject+"."); ok {
+		p, err := s.Tokens.Principal(s.ctx, name)
+		if hoso.ErrorCode(err) == hoso.ENOTFOUND {
+			return nil, hoso.Errorf(hoso.EUNAUTHORIZED, "%s: no desk named %q (revoked?)", req.Subject(), name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if p.Role != hoso.RoleDesk {
+			return nil, hoso.Errorf(hoso.EFORBIDDEN, "%s is for the desk role, not %s", req.Subject(), p)
+		}
+		return p, nil
+	}
 	h := req.Headers().Get("Authorization")
 	scheme, token, _ := strings.Cut(h, " ")
 	if h == "" || !strings.EqualFold(scheme, "Bearer") {

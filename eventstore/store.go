@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 )
 
 // StreamName is the name of the ledger's stream.
@@ -56,6 +58,14 @@ type Config struct {
 	// Credentials authenticates the ledger's connection to URL: a .creds
 	// file or an NKey seed file. The embedded server generates its own.
 	Credentials string
+	// CalloutKey, with URL, is the file of the account key seed that signs
+	// the desks' NATS users (DeskCallout): the servers' auth_callout
+	// issuer. Empty: the cluster makes no desk principal a NATS user. The
+	// embedded server generates its own (CalloutKeyFile).
+	CalloutKey string
+	// CalloutAccount, with URL, is the account desks are placed in: the
+	// ledger's own (HOSO in deploy/nats/accounts.conf).
+	CalloutAccount string
 	// TLS, when set, makes the embedded server's client port take TLS
 	// connections only, with this configuration's certificate. The
 	// ledger's own connection is in-process and needs none.
@@ -107,6 +117,10 @@ type Store struct {
 	// ledgerAuth authenticates further connections as the ledger's role;
 	// nil when the server needs none.
 	ledgerAuth nats.Option
+	// calloutIssuer signs the desks' NATS users, placed in calloutAccount;
+	// nil when the server has no authorization callout for them.
+	calloutIssuer  nkeys.KeyPair
+	calloutAccount string
 
 	// buckets is the stream's number of bucket subjects, 0 for one subject
 	// per dossier; index, for a bucketed stream the process appends to,
@@ -149,12 +163,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, err
 		}
 		s.lock = lock
-		srv, auth, err := startServer(cfg)
+		srv, auth, issuer, err := startServer(cfg)
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
 		s.srv, s.ledgerAuth = srv, auth
+		s.calloutIssuer, s.calloutAccount = issuer, server.DEFAULT_GLOBAL_ACCOUNT
 		opts = append(opts, auth)
 		// In-process: no TCP between the ledger and its own server, and
 		// no TLS either (a tls:// URL would ask for it).
@@ -171,6 +186,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		s.ledgerAuth = auth
 		opts = append(opts, auth)
+	}
+	if cfg.URL != "" && cfg.CalloutKey != "" {
+		issuer, err := loadNKey(cfg.CalloutKey)
+		if err != nil {
+			return nil, fmt.Errorf("nats callout key: %w", err)
+		}
+		if pub, err := issuer.PublicKey(); err != nil || !nkeys.IsValidPublicAccountKey(pub) {
+			return nil, fmt.Errorf("nats callout key %s: not an account key (its public key starts with A)", cfg.CalloutKey)
+		}
+		s.calloutIssuer, s.calloutAccount = issuer, cmp.Or(cfg.CalloutAccount, "HOSO")
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -347,17 +372,17 @@ func (s *Store) maxBytes() int64 {
 	return -1
 }
 
-func startServer(cfg Config) (*server.Server, nats.Option, error) {
+func startServer(cfg Config) (*server.Server, nats.Option, nkeys.KeyPair, error) {
 	host, portStr, err := net.SplitHostPort(cfg.Listen)
 	if cfg.Listen == "" {
 		host, portStr, err = "127.0.0.1", "-1", nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("nats listen address %q: %w", cfg.Listen, err)
+		return nil, nil, nil, fmt.Errorf("nats listen address %q: %w", cfg.Listen, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("nats listen address %q: bad port", cfg.Listen)
+		return nil, nil, nil, fmt.Errorf("nats listen address %q: bad port", cfg.Listen)
 	}
 	if port == 0 {
 		port = -1
@@ -374,25 +399,25 @@ func startServer(cfg Config) (*server.Server, nats.Option, error) {
 	if cfg.TLS != nil {
 		opts.TLS, opts.TLSConfig = true, cfg.TLS.Clone()
 	}
-	ledgerKey, err := serverUsers(cfg.DataDir, opts)
+	ledgerKey, issuer, err := serverUsers(cfg.DataDir, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	auth, err := nkeyOption(ledgerKey)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("embedded NATS: %w", err)
+		return nil, nil, nil, fmt.Errorf("embedded NATS: %w", err)
 	}
 	srv.SetLoggerV2(&natsLogger{cfg.Logger}, false, false, false)
 	srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
-		return nil, nil, errors.New("embedded NATS did not become ready in 30s")
+		return nil, nil, nil, errors.New("embedded NATS did not become ready in 30s")
 	}
-	return srv, auth, nil
+	return srv, auth, issuer, nil
 }
 
 // Close stops the followers' shared read, drains the connection and shuts
@@ -463,6 +488,16 @@ func (s *Store) LedgerCredentials() string {
 		return ""
 	}
 	return filepath.Join(s.cfg.DataDir, LedgerKeyFile)
+}
+
+// DeskCallout returns the authorization callout that makes desk principals
+// NATS users of this store's server, to be opened once tokens are; nil
+// when the server has none (an external cluster without --nats-callout-key).
+func (s *Store) DeskCallout(tokens *Tokens) *DeskCallout {
+	if s.calloutIssuer == nil {
+		return nil
+	}
+	return &DeskCallout{Tokens: tokens, Issuer: s.calloutIssuer, Account: s.calloutAccount, Logger: s.log}
 }
 
 // Server returns the embedded server, nil when connected to an external one.

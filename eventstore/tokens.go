@@ -55,9 +55,12 @@ type Tokens struct {
 	now   hoso.Clock
 
 	mu sync.RWMutex
-	// byHash holds every token's principal by hash while the watch runs
-	// (live); once it has stopped, nothing is trusted from memory.
+	// byHash holds every token's principal by hash, and byName the same
+	// principals by name (a NATS desk is known by its subject, which names
+	// it), while the watch runs (live); once it has stopped, nothing is
+	// trusted from memory.
 	byHash map[string]hoso.Principal
+	byName map[string]hoso.Principal
 	live   bool
 
 	watcher jetstream.KeyWatcher
@@ -66,11 +69,14 @@ type Tokens struct {
 
 var _ hoso.TokenService = (*Tokens)(nil)
 
-// tokenRecord is a principal as stored.
+// tokenRecord is a principal as stored. A revoked principal's record stays
+// under "p.<name>" with RevokedAt set, so that its name, which events carry
+// in `by`, is never given to another principal.
 type tokenRecord struct {
 	hoso.Principal
-	TokenSHA256 string    `json:"token_sha256"`
-	CreatedAt   time.Time `json:"created_at"`
+	TokenSHA256 string     `json:"token_sha256"`
+	CreatedAt   time.Time  `json:"created_at"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
 }
 
 // OpenTokens opens (creating it if need be) the store's token bucket.
@@ -89,7 +95,7 @@ func (s *Store) OpenTokens(ctx context.Context, units *hoso.Units, now hoso.Cloc
 	if now == nil {
 		now = time.Now
 	}
-	t := &Tokens{kv: kv, units: units, now: now, byHash: map[string]hoso.Principal{}, done: make(chan struct{})}
+	t := &Tokens{kv: kv, units: units, now: now, byHash: map[string]hoso.Principal{}, byName: map[string]hoso.Principal{}, done: make(chan struct{})}
 	if t.watcher, err = kv.Watch(context.Background(), "t.*"); err != nil {
 		return nil, fmt.Errorf("watch token bucket %s: %w", TokenBucket, err)
 	}
@@ -111,7 +117,7 @@ func (t *Tokens) follow(initial chan struct{}) {
 	defer close(t.done)
 	defer func() {
 		t.mu.Lock()
-		t.live, t.byHash = false, nil
+		t.live, t.byHash, t.byName = false, nil, nil
 		t.mu.Unlock()
 	}()
 	for e := range t.watcher.Updates() {
@@ -128,12 +134,25 @@ func (t *Tokens) follow(initial chan struct{}) {
 		t.mu.Lock()
 		if t.byHash != nil {
 			if put {
-				t.byHash[hash] = rec.Principal
+				t.remember(hash, rec.Principal)
 			} else {
-				delete(t.byHash, hash)
+				t.forget(hash)
 			}
 		}
 		t.mu.Unlock()
+	}
+}
+
+// remember and forget keep byHash and byName in step; t.mu is held.
+func (t *Tokens) remember(hash string, p hoso.Principal) {
+	t.byHash[hash] = p
+	t.byName[p.Name] = p
+}
+
+func (t *Tokens) forget(hash string) {
+	if p, ok := t.byHash[hash]; ok {
+		delete(t.byName, p.Name)
+		delete(t.byHash, hash)
 	}
 }
 
@@ -213,7 +232,7 @@ func (t *Tokens) CreateToken(ctx context.Context, p hoso.Principal) (string, err
 	// The name first: two processes creating one name cannot both win.
 	if _, err := t.kv.Create(ctx, "p."+p.Name, rec); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			return "", hoso.Errorf(hoso.ECONFLICT, "name: a principal named %q already exists", p.Name)
+			return "", hoso.Errorf(hoso.ECONFLICT, "name: a principal named %q exists or was revoked; a name is never given twice, since events carry it in `by`", p.Name)
 		}
 		return "", fmt.Errorf("store principal %s: %w", p.Name, err)
 	}
@@ -224,7 +243,7 @@ func (t *Tokens) CreateToken(ctx context.Context, p hoso.Principal) (string, err
 	// Here at once, as Revoke removes at once.
 	t.mu.Lock()
 	if t.byHash != nil {
-		t.byHash[hash] = p
+		t.remember(hash, p)
 	}
 	t.mu.Unlock()
 	return token, nil
@@ -311,30 +330,71 @@ func (t *Tokens) records(ctx context.Context) ([]tokenRecord, error) {
 	return out, nil
 }
 
+// record returns the live principal named name; a revoked one is
+// ENOTFOUND, as one that never was.
 func (t *Tokens) record(ctx context.Context, name string) (tokenRecord, error) {
+	rec, _, err := t.storedRecord(ctx, name)
+	if err == nil && rec.RevokedAt != nil {
+		err = hoso.Errorf(hoso.ENOTFOUND, "no principal named %q (revoked)", name)
+	}
+	return rec, err
+}
+
+// storedRecord returns name's record, revoked or not, and its revision.
+func (t *Tokens) storedRecord(ctx context.Context, name string) (tokenRecord, uint64, error) {
 	var rec tokenRecord
 	entry, err := t.kv.Get(ctx, "p."+name)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return rec, hoso.Errorf(hoso.ENOTFOUND, "no principal named %q", name)
+		return rec, 0, hoso.Errorf(hoso.ENOTFOUND, "no principal named %q", name)
 	}
 	if err != nil {
-		return rec, fmt.Errorf("read principal %s: %w", name, err)
+		return rec, 0, fmt.Errorf("read principal %s: %w", name, err)
 	}
 	if err := json.Unmarshal(entry.Value(), &rec); err != nil {
-		return rec, fmt.Errorf("principal record %s: %w", name, err)
+		return rec, 0, fmt.Errorf("principal record %s: %w", name, err)
 	}
-	return rec, nil
+	return rec, entry.Revision(), nil
 }
 
-// Revoke removes the principal and its token: its next request here is
-// refused, and at every other process once the change reaches its watch.
+// Principal returns the live principal named name, ENOTFOUND if there is
+// none or it was revoked: from memory while the watch runs, else from the
+// bucket. The NATS door calls it for every request on a desk's subject.
+func (t *Tokens) Principal(ctx context.Context, name string) (*hoso.Principal, error) {
+	t.mu.RLock()
+	p, known := t.byName[name] // nil once the watch has stopped
+	t.mu.RUnlock()
+	if known {
+		return &p, nil
+	}
+	// Made by another process a moment ago, or the watch has stopped: the
+	// bucket says, by the name's record and by its token's, which Revoke
+	// removes first.
+	rec, err := t.record(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.kv.Get(ctx, "t."+rec.TokenSHA256); errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, hoso.Errorf(hoso.ENOTFOUND, "no principal named %q (revoked)", name)
+	} else if err != nil {
+		return nil, fmt.Errorf("read token bucket: %w", err)
+	}
+	p = rec.Principal
+	return &p, nil
+}
+
+// Revoke removes the principal's token: its next request here is refused,
+// and at every other process once the change reaches its watch. Its record
+// stays, marked revoked, so that its name is never given again.
 func (t *Tokens) Revoke(ctx context.Context, name string) error {
 	if CheckPrincipalName(name) != nil {
 		return hoso.Errorf(hoso.ENOTFOUND, "no principal named %q", name)
 	}
-	rec, err := t.record(ctx, name)
+	rec, rev, err := t.storedRecord(ctx, name)
 	if err != nil {
 		return err
+	}
+	if rec.RevokedAt != nil {
+		return hoso.Errorf(hoso.ENOTFOUND, "no principal named %q (revoked)", name)
 	}
 	// The token first: once it is gone, nothing authenticates as name.
 	if err := t.kv.Purge(ctx, "t."+rec.TokenSHA256); err != nil {
@@ -343,11 +403,21 @@ func (t *Tokens) Revoke(ctx context.Context, name string) error {
 	// Here at once, without waiting for the watch to bring it back.
 	t.mu.Lock()
 	if t.byHash != nil {
-		delete(t.byHash, rec.TokenSHA256)
+		t.forget(rec.TokenSHA256)
 	}
 	t.mu.Unlock()
-	if err := t.kv.Purge(ctx, "p."+name); err != nil {
-		return fmt.Errorf("remove principal %s: %w", name, err)
+	revoked := t.now().UTC()
+	rec.RevokedAt = &revoked
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	// Update, not Put: of two processes revoking at once, one says so.
+	if _, err := t.kv.Update(ctx, "p."+name, b, rev); err != nil {
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return hoso.Errorf(hoso.ENOTFOUND, "no principal named %q (revoked)", name)
+		}
+		return fmt.Errorf("mark principal %s revoked: %w", name, err)
 	}
 	return nil
 }

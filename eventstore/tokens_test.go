@@ -2,6 +2,7 @@ package eventstore_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,9 @@ func TestTokens(t *testing.T) {
 		p, err := svc.Authenticate(ctx, token)
 		if err != nil || *p != desk {
 			t.Fatalf("%s: Authenticate = %v, %v; want %v", name, p, err, desk)
+		}
+		if p, err := svc.Principal(ctx, desk.Name); err != nil || *p != desk {
+			t.Fatalf("%s: Principal = %v, %v; want %v", name, p, err, desk)
 		}
 	}
 	if _, err := b.CreateToken(ctx, hoso.Principal{Name: "desk-00127", Role: hoso.RoleSupervisor}); hoso.ErrorCode(err) != hoso.ECONFLICT {
@@ -117,13 +121,19 @@ func TestTokens(t *testing.T) {
 	if err := b.Revoke(ctx, "desk-00127"); hoso.ErrorCode(err) != hoso.ENOTFOUND {
 		t.Fatalf("revoke twice: %v, want ENOTFOUND", err)
 	}
-	// The name is free again, with a new token; the old one stays dead.
-	again, err := b.CreateToken(ctx, desk)
-	if err != nil || again == token {
-		t.Fatalf("re-create: %q, %v", again, err)
+	// The name is never given again: events carry it in `by`, and a desk's
+	// NATS subject is its name.
+	if _, err := b.CreateToken(ctx, desk); hoso.ErrorCode(err) != hoso.ECONFLICT {
+		t.Fatalf("re-create a revoked name: %v, want ECONFLICT", err)
 	}
 	if _, err := a.Authenticate(ctx, token); hoso.ErrorCode(err) != hoso.EUNAUTHORIZED {
 		t.Fatalf("old token after re-create: %v", err)
+	}
+	if _, err := b.Principal(ctx, "desk-00127"); hoso.ErrorCode(err) != hoso.ENOTFOUND {
+		t.Fatalf("Principal of a revoked name: %v, want ENOTFOUND", err)
+	}
+	if ps, err := b.Principals(ctx); err != nil || slices.ContainsFunc(ps, func(p hoso.Principal) bool { return p.Name == "desk-00127" }) {
+		t.Fatalf("Principals = %v, %v: a revoked principal listed", ps, err)
 	}
 }
 

@@ -158,6 +158,16 @@ func (f *fakeTokens) Authenticate(ctx context.Context, token string) (*hoso.Prin
 	return &p, nil
 }
 
+func (f *fakeTokens) Principal(ctx context.Context, name string) (*hoso.Principal, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.ps[name]
+	if !ok {
+		return nil, hoso.Errorf(hoso.ENOTFOUND, "no principal %q", name)
+	}
+	return &p, nil
+}
+
 func (f *fakeTokens) Principals(ctx context.Context) ([]hoso.Principal, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -29,7 +29,8 @@ var (
 	demoDesk       = hoso.Principal{Name: "demo-desk-long-bien", Role: hoso.RoleDesk, Unit: "004"}
 )
 
-// openTokens opens the deployment's principals and, on its first start
+// openTokens opens the deployment's principals, makes its desks NATS users
+// when the server has a callout for them, and, on its first start
 // (no principal at all), makes the first admin, whose token it writes to
 // DATA/admin.token: from there the admin makes everyone else's.
 func (m *Main) openTokens(ctx context.Context) error {
@@ -38,6 +39,11 @@ func (m *Main) openTokens(ctx context.Context) error {
 		return err
 	}
 	m.Tokens = tokens
+	if m.DeskCallout = m.Store.DeskCallout(tokens); m.DeskCallout != nil {
+		if err := m.DeskCallout.Open(m.Store.Conn()); err != nil {
+			return err
+		}
+	}
 	if tokens.None() {
 		path := filepath.Join(m.Config.DataDir, AdminTokenFile)
 		created, err := m.tokenFile(ctx, hoso.Principal{Name: "admin", Role: hoso.RoleAdmin}, path)

@@ -55,6 +55,10 @@ type Config struct {
 	// VerifyRate is continuous verification's events a second (0: off).
 	VerifyRate      float64
 	NATSCredentials string
+	// NATSCalloutKey and NATSCalloutAccount, with NATSURL, make the desk
+	// principals NATS users of the cluster (eventstore.DeskCallout).
+	NATSCalloutKey     string
+	NATSCalloutAccount string
 	// DueSoon is the working time before its due from which an open
 	// dossier counts as due soon (listings, backlogs, metrics, alerts).
 	DueSoon time.Duration
@@ -86,14 +90,15 @@ type Config struct {
 // DefaultConfig is the embedded default: everything under ./hoso-data.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:         "hoso-data",
-		HTTPAddr:        "127.0.0.1:8080",
-		NATSListen:      "127.0.0.1:4222",
-		Replicas:        1,
-		DuplicateWindow: eventstore.DefaultDuplicateWindow,
-		LogFormat:       "text",
-		LogLevel:        "info",
-		ShutdownTimeout: 30 * time.Second,
+		DataDir:            "hoso-data",
+		HTTPAddr:           "127.0.0.1:8080",
+		NATSListen:         "127.0.0.1:4222",
+		Replicas:           1,
+		DuplicateWindow:    eventstore.DefaultDuplicateWindow,
+		NATSCalloutAccount: "HOSO",
+		LogFormat:          "text",
+		LogLevel:           "info",
+		ShutdownTimeout:    30 * time.Second,
 
 		ReadModel:          true,
 		TamperEvidence:     true,
@@ -127,8 +132,10 @@ type Main struct {
 	Ingester *eventstore.Ingester
 	Ingest   *eventstore.IngestService
 	HTTP     *handlers.Server
-	// Tokens are the deployment's principals, shared by its processes.
-	Tokens *eventstore.Tokens
+	// Tokens are the deployment's principals, shared by its processes;
+	// DeskCallout makes its desks NATS users, nil without a callout.
+	Tokens      *eventstore.Tokens
+	DeskCallout *eventstore.DeskCallout
 	// TLS is the server configuration of --tls-cert, nil without (tls.go).
 	TLS *tls.Config
 
@@ -186,6 +193,8 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", c.CheckpointInterval, "sign a checkpoint at least this often while events arrive")
 	fs.Float64Var(&c.VerifyRate, "verify-rate", c.VerifyRate, "continuous verification: events a second re-read from the stream and checked against the Merkle tree's recorded leaf hashes (0 turns it off)")
 	fs.StringVar(&c.NATSCredentials, "nats-creds", c.NATSCredentials, "credentials (.creds or NKey seed file) of the ledger's role on --nats-url")
+	fs.StringVar(&c.NATSCalloutKey, "nats-callout-key", c.NATSCalloutKey, "seed file of the account key the cluster's auth_callout names as issuer: desk principals then connect to --nats-url with their tokens (deploy/nats/accounts.conf)")
+	fs.StringVar(&c.NATSCalloutAccount, "nats-callout-account", c.NATSCalloutAccount, "the account of --nats-url that desks connecting with their tokens are placed in")
 	fs.DurationVar(&c.DueSoon, "due-soon", c.DueSoon, "working time before its due from which a dossier is due soon")
 	m.monitoringFlags(fs)
 	m.tlsFlags(fs)
@@ -249,8 +258,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Store, err = eventstore.Open(ctx, eventstore.Config{
 		DataDir: m.Config.DataDir, URL: m.Config.NATSURL, Listen: m.Config.NATSListen,
 		Replicas: m.Config.Replicas, DuplicateWindow: m.Config.DuplicateWindow, Logger: m.Logger,
-		Credentials: m.Config.NATSCredentials, SubjectBuckets: m.Config.SubjectBuckets,
-		MaxBytes: int64(m.Config.StreamMaxBytes), IndexSnapshot: filepath.Join(m.Config.DataDir, indexSnapshotFile),
+		Credentials: m.Config.NATSCredentials, CalloutKey: m.Config.NATSCalloutKey, CalloutAccount: m.Config.NATSCalloutAccount,
+		SubjectBuckets: m.Config.SubjectBuckets,
+		MaxBytes:       int64(m.Config.StreamMaxBytes), IndexSnapshot: filepath.Join(m.Config.DataDir, indexSnapshotFile),
 		TLS: m.TLS, CAFile: m.Config.NATSCA,
 	})
 	if err != nil {
@@ -310,8 +320,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if m.DeskCallout != nil {
+		m.Logger.Info("NATS desks connect with their token as password and send to hoso.ingest.<name>: nats --user NAME --password \"$(cat TOKEN-FILE)\" req hoso.ingest.NAME …")
+	}
 	if creds := m.Store.DeskCredentials(); creds != "" {
-		m.Logger.Info("NATS desk credentials (request hoso.ingest only): nats --nkey "+creds, "file", creds)
+		m.Logger.Info("NATS shared desk credentials (request hoso.ingest with header Authorization: Bearer <token>): nats --nkey "+creds, "file", creds)
 	}
 	m.Logger.Info("hoso serving", "http", m.HTTP.URL(), "nats", m.Store.ClientURL(),
 		"ingest_subject", eventstore.IngestSubject, "data", m.Config.DataDir, "read_model", m.Config.ReadModel)
@@ -344,6 +357,9 @@ func (m *Main) Close() error {
 	}
 	if m.Ingest != nil {
 		errs = append(errs, m.Ingest.Close())
+	}
+	if m.DeskCallout != nil {
+		errs = append(errs, m.DeskCallout.Close())
 	}
 	errs = append(errs, m.closeWatcher())
 	errs = append(errs, m.closeReadModel())

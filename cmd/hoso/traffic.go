@@ -83,15 +83,18 @@ func (s httpSender) send(ctx context.Context, lines [][]byte) ([]lineResult, err
 	return decodeBatchAnswer(body, len(lines))
 }
 
-// natsSender requests the ingest service hoso.ingest with NDJSON batches.
+// natsSender requests the ingest service with NDJSON batches: on the desk's
+// own subject, or on hoso.ingest with the desk's bearer token for the
+// shared desk role.
 type natsSender struct {
 	nc      *nats.Conn
+	subject string
 	token   string
 	timeout time.Duration
 }
 
 func (s natsSender) send(ctx context.Context, lines [][]byte) ([]lineResult, error) {
-	msg := nats.NewMsg(eventstore.IngestSubject)
+	msg := nats.NewMsg(s.subject)
 	msg.Header.Set("Content-Type", "application/x-ndjson")
 	if s.token != "" {
 		msg.Header.Set("Authorization", "Bearer "+s.token)
@@ -101,7 +104,7 @@ func (s natsSender) send(ctx context.Context, lines [][]byte) ([]lineResult, err
 	defer cancel()
 	reply, err := s.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
-		return nil, fmt.Errorf("request %s: %w", eventstore.IngestSubject, err)
+		return nil, fmt.Errorf("request %s: %w", s.subject, err)
 	}
 	return decodeBatchAnswer(reply.Data, len(lines))
 }
@@ -181,9 +184,11 @@ func (p *progress) line(done int64, format string, args ...any) {
 }
 
 // dial returns the sender for a running ledger: HTTP if url is set,
-// otherwise NATS, authenticated with the NKey seed in nkeyFile if set (the
-// desk role's, DATA/nats-desk.nk on the embedded server). Both send the
-// desk's bearer token in tokenFile. close releases it.
+// otherwise NATS. On NATS the desk whose bearer token is in tokenFile
+// connects with it and sends to its own subject; with nkeyFile (the shared
+// desk role's NKey seed, DATA/nats-desk.nk on the embedded server) it
+// sends to hoso.ingest with the token in a header instead. close releases
+// it.
 func dial(url, natsURL, nkeyFile, tokenFile string, timeout time.Duration) (s sender, closeFn func(), err error) {
 	if url != "" {
 		client, err := tokenClient(tokenFile, timeout, nil)
@@ -199,16 +204,27 @@ func dial(url, natsURL, nkeyFile, tokenFile string, timeout time.Duration) (s se
 		}
 	}
 	opts := []nats.Option{nats.Name("hoso")}
-	if nkeyFile != "" {
+	switch {
+	case nkeyFile != "":
 		auth, err := nats.NkeyOptionFromSeed(nkeyFile)
 		if err != nil {
 			return nil, nil, fmt.Errorf("nats-nkey: %w", err)
 		}
 		opts = append(opts, auth)
+	case token != "":
+		opts = append(opts, nats.Token(token))
 	}
 	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("nats-url %s: %w", natsURL, err)
 	}
-	return natsSender{nc: nc, token: token, timeout: timeout}, nc.Close, nil
+	if nkeyFile != "" || token == "" {
+		return natsSender{nc: nc, subject: eventstore.IngestSubject, token: token, timeout: timeout}, nc.Close, nil
+	}
+	subject, err := eventstore.LearnDeskSubject(nc, timeout)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("nats-url %s: %w", natsURL, err)
+	}
+	return natsSender{nc: nc, subject: subject, timeout: timeout}, nc.Close, nil
 }

@@ -39,9 +39,10 @@ import (
 
 // The environment variables that deploy/nats/accounts.conf reads.
 const (
-	LedgerKeyEnv = "HOSO_NATS_LEDGER_NKEY"
-	DeskKeyEnv   = "HOSO_NATS_DESK_NKEY"
-	AdminKeyEnv  = "HOSO_NATS_ADMIN_NKEY"
+	LedgerKeyEnv  = "HOSO_NATS_LEDGER_NKEY"
+	DeskKeyEnv    = "HOSO_NATS_DESK_NKEY"
+	AdminKeyEnv   = "HOSO_NATS_ADMIN_NKEY"
+	CalloutKeyEnv = "HOSO_NATS_CALLOUT_ISSUER"
 )
 
 // Account is the ledger's account in deploy/nats/accounts.conf.
@@ -146,9 +147,11 @@ type Cluster struct {
 	t   testing.TB
 	dir string
 	// LedgerSeed, DeskSeed and AdminSeed are the NKey seed files of the
-	// ledger's role, the desk role and the system account's administrator.
-	LedgerSeed, DeskSeed, AdminSeed string
-	Nodes                           []*Node
+	// ledger's role, the shared desk role and the system account's
+	// administrator; CalloutSeed is the account key that signs the desk
+	// principals' users (hoso serve --nats-callout-key).
+	LedgerSeed, DeskSeed, AdminSeed, CalloutSeed string
+	Nodes                                        []*Node
 	env                             []string
 }
 
@@ -188,12 +191,13 @@ func ConfigDir(t testing.TB) string {
 	}
 }
 
-// Keys generates the three roles' users, writes their seeds into dir and
-// returns the environment that deploy/nats/accounts.conf reads.
-func Keys(t testing.TB, dir string) (env []string, ledger, desk, admin string) {
+// Keys generates the three roles' users and the desk callout's issuer,
+// writes their seeds into dir and returns the environment that
+// deploy/nats/accounts.conf reads.
+func Keys(t testing.TB, dir string) (env []string, ledger, desk, admin, callout string) {
 	t.Helper()
-	gen := func(name, envName string) string {
-		kp, err := nkeys.CreateUser()
+	gen := func(name, envName string, create func() (nkeys.KeyPair, error)) string {
+		kp, err := create()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,10 +210,11 @@ func Keys(t testing.TB, dir string) (env []string, ledger, desk, admin string) {
 		env = append(env, envName+"="+pub)
 		return path
 	}
-	ledger = gen("ledger", LedgerKeyEnv)
-	desk = gen("desk", DeskKeyEnv)
-	admin = gen("admin", AdminKeyEnv)
-	return env, ledger, desk, admin
+	ledger = gen("ledger", LedgerKeyEnv, nkeys.CreateUser)
+	desk = gen("desk", DeskKeyEnv, nkeys.CreateUser)
+	admin = gen("admin", AdminKeyEnv, nkeys.CreateUser)
+	callout = gen("callout", CalloutKeyEnv, nkeys.CreateAccount)
+	return env, ledger, desk, admin, callout
 }
 
 // Start starts the three nodes and waits until JetStream answers in the
@@ -217,7 +222,7 @@ func Keys(t testing.TB, dir string) (env []string, ledger, desk, admin string) {
 func Start(t testing.TB) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, dir: t.TempDir()}
-	c.env, c.LedgerSeed, c.DeskSeed, c.AdminSeed = Keys(t, c.dir)
+	c.env, c.LedgerSeed, c.DeskSeed, c.AdminSeed, c.CalloutSeed = Keys(t, c.dir)
 	confDir := ConfigDir(t)
 	ports := clusterPorts(t, 3)
 	for i := range 3 {
