@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/hoso-ledger/hoso"
+	"github.com/hoso-ledger/hoso/eventstore"
 )
 
 // Token files that `hoso serve` writes in the data directory (mode 0600):
@@ -98,5 +99,9 @@ func (m *Main) demoTokens(ctx context.Context) error {
 	m.Logger.Info("demo: Quận Long Biên's desk posts events with the token in "+desk+
 		": curl -H \"Authorization: Bearer $(cat "+desk+")\" "+m.HTTP.URL()+"/v1/events …",
 		"desk", demoDesk.Name, "token_file", desk)
+	if m.DeskCallout != nil {
+		m.Logger.Info("demo: and over NATS, as a NATS user of its own: nats --server "+m.Store.ClientURL()+" --user "+demoDesk.Name+
+			" --password \"$(cat "+desk+")\" req "+eventstore.DeskSubject(demoDesk.Name)+" …", "desk", demoDesk.Name)
+	}
 	return nil
 }

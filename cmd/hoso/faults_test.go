@@ -237,6 +237,7 @@ func clusterMain(t *testing.T, c *clustertest.Cluster, dir string) *Main {
 		m.Config.HTTPAddr = "127.0.0.1:0"
 		m.Config.NATSURL = c.ClientURLs()
 		m.Config.NATSCredentials = c.LedgerSeed
+		m.Config.NATSCalloutKey = c.CalloutSeed
 		m.Config.Replicas = 3
 		m.Config.DeadlineInterval = 0 // the stream is counted event by event below
 		m.Config.LogLevel = "warn"
@@ -256,8 +257,10 @@ func clusterMain(t *testing.T, c *clustertest.Cluster, dir string) *Main {
 
 // TestClusterFaults is the ledger on the three-node cluster of deploy/nats
 // with two whole hoso processes: B in this process, A a child. Two desk
-// systems send about 50,000 events of simulated history through
-// hoso.ingest, answered by either process. A third of the way in, the
+// systems send about 50,000 events of simulated history, answered by
+// either process: one as a NATS user of its own (the servers' callout, which
+// A and B answer, let it in by its token), on hoso.ingest.<its name>, the
+// other as the shared desk role on hoso.ingest with its token in a header. A third of the way in, the
 // stream's leader is killed with SIGKILL; two thirds in, A is killed with
 // SIGKILL while it projects. The senders retry what was not acknowledged.
 // Then the node and A are started again. Afterwards every event is in the
@@ -272,7 +275,7 @@ func TestClusterFaults(t *testing.T) {
 	token := tokenOf(t, b, testDesk)
 	dirA := filepath.Join(dir, "a")
 	a := startHoso(t, filepath.Join(dir, "a.log"), "--data", dirA, "--http", "127.0.0.1:0",
-		"--nats-url", c.ClientURLs(), "--nats-creds", c.LedgerSeed, "--replicas", "3",
+		"--nats-url", c.ClientURLs(), "--nats-creds", c.LedgerSeed, "--nats-callout-key", c.CalloutSeed, "--replicas", "3",
 		"--deadline-interval", "0", "--tamper-evidence=false")
 	waitReadyz(t, a.http, time.Minute)
 
@@ -296,11 +299,14 @@ func TestClusterFaults(t *testing.T) {
 	var senders [2]*clustertest.Sender
 	errs := make(chan error, 2)
 	start := time.Now()
+	// The two ways a desk sends: as a NATS user of its own, its token
+	// checked once by the servers' callout (answered by A or B) and its
+	// subject naming it; and as the shared desk role, its token in every
+	// request.
+	senders[0] = &clustertest.Sender{Conn: c.ConnectWith(nats.Token(token)), Subject: eventstore.DeskSubject(testDesk.Name)}
+	senders[1] = &clustertest.Sender{Conn: c.Connect(c.DeskSeed), Header: nats.Header{"Authorization": {"Bearer " + token}}}
 	for i := range senders {
-		senders[i] = &clustertest.Sender{
-			Conn: c.Connect(c.DeskSeed), Header: nats.Header{"Authorization": {"Bearer " + token}},
-			Lines: lines[i], Batch: 250, Timeout: 15 * time.Second,
-		}
+		senders[i].Lines, senders[i].Batch, senders[i].Timeout = lines[i], 250, 15*time.Second
 		go func() {
 			err := senders[i].Run(sendCtx)
 			if err != nil {

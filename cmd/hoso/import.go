@@ -47,7 +47,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory of a ledger that is not running (opened like serve does)")
 	fs.StringVar(&c.URL, "url", "", "send to a running server's HTTP API instead, e.g. http://127.0.0.1:8080")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "send to a running server's NATS ingest service (hoso.ingest) instead")
-	fs.StringVar(&c.NATSNKey, "nats-nkey", "", "NKey seed file of the desk role for --nats-url (DATA/nats-desk.nk on the embedded server)")
+	fs.StringVar(&c.NATSNKey, "nats-nkey", "", "with --nats-url: send as the shared desk role with this NKey seed (DATA/nats-desk.nk on the embedded server), the token in a header; without it the desk of --token-file connects by its token and sends to hoso.ingest.<name>")
 	fs.StringVar(&c.TokenFile, "token-file", "", "file holding a desk's bearer token, sent with --url and --nats-url (hoso token add --role desk)")
 	fs.IntVar(&c.Batch, "batch", c.Batch, "events per batch")
 	fs.Int64Var(&c.FromLine, "from-line", c.FromLine, "resume at this line number (lines before it are skipped)")

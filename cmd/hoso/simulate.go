@@ -48,7 +48,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, n
 	fs.StringVar(&c.Summary, "summary", "", "write the simulator's own counts as JSON to this file")
 	fs.StringVar(&c.URL, "url", "", "send to a running server's HTTP API instead of writing NDJSON")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "send to a running server's NATS ingest service instead of writing NDJSON")
-	fs.StringVar(&c.NATSNKey, "nats-nkey", "", "NKey seed file of the desk role for --nats-url (DATA/nats-desk.nk on the embedded server)")
+	fs.StringVar(&c.NATSNKey, "nats-nkey", "", "with --nats-url: send as the shared desk role with this NKey seed (DATA/nats-desk.nk on the embedded server), the token in a header; without it the desk of --token-file connects by its token and sends to hoso.ingest.<name>")
 	fs.StringVar(&c.TokenFile, "token-file", "", "file holding a desk's bearer token, sent with --url and --nats-url (hoso token add --role desk)")
 	fs.Float64Var(&c.Rate, "rate", 0, "target events per second when sending (0: as fast as the ledger answers)")
 	fs.IntVar(&c.Batch, "batch", c.Batch, "events per batch when sending")

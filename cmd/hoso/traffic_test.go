@@ -181,14 +181,24 @@ func TestImportToRunningServer(t *testing.T) {
 	if err != nil || !strings.Contains(out, itoa(half)+" appended") {
 		t.Fatalf("HTTP import: %v\n%s", err, out)
 	}
-	// Resume over NATS at the first line not yet imported.
-	out, _, err = runCmd(t, ndjson, "import", "--nats-url", m.Store.ClientURL(), "--nats-nkey", m.Store.DeskCredentials(), "--token-file", tokenFileOf(t, m, testDesk), "--from-line", itoa(half+1), "-")
+	// Resume over NATS at the first line not yet imported, the desk
+	// connected by its token alone, on its own subject.
+	out, _, err = runCmd(t, ndjson, "import", "--nats-url", m.Store.ClientURL(), "--token-file", tokenFileOf(t, m, testDesk), "--from-line", itoa(half+1), "-")
 	if err != nil || !strings.Contains(out, itoa(len(lines)-half)+" appended, 0 duplicates") {
 		t.Fatalf("NATS import: %v\n%s", err, out)
 	}
 	last, err := m.Store.LastSeq(context.Background())
 	if err != nil || last != uint64(len(lines)) {
 		t.Fatalf("stream holds %d events (%v), want %d", last, err, len(lines))
+	}
+	var lastEvent struct {
+		Dossier string `json:"dossier"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &lastEvent); err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := m.Store.LoadDossier(context.Background(), lastEvent.Dossier); err != nil || evs[len(evs)-1].By != testDesk.Name {
+		t.Fatalf("the last event imported over NATS: %v, want by %s", err, testDesk.Name)
 	}
 
 	// simulate --url: another seed, paced, straight into the server.
@@ -203,8 +213,8 @@ func TestImportToRunningServer(t *testing.T) {
 	if last2 != last+uint64(sum.Events) {
 		t.Fatalf("stream at %d after simulate, want %d", last2, last+uint64(sum.Events))
 	}
-	// The same run again over NATS: every event is a duplicate, nothing
-	// is appended.
+	// The same run again over NATS, as the shared desk role with the token
+	// in each request: every event is a duplicate, nothing is appended.
 	_, stderr, err = runCmd(t, "", "simulate", "--unit", "004", "--from", "2024-01-01", "--to", "2024-02-29", "--dossiers", "100",
 		"--seed", "3", "--nats-url", m.Store.ClientURL(), "--nats-nkey", m.Store.DeskCredentials(), "--token-file", tokenFileOf(t, m, testDesk), "--batch", "64")
 	if err != nil || !strings.Contains(stderr, "0 appended, "+strconv.FormatInt(sum.Events, 10)+" duplicates") {

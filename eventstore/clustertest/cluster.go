@@ -12,6 +12,7 @@ package clustertest
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -152,7 +153,7 @@ type Cluster struct {
 	// principals' users (hoso serve --nats-callout-key).
 	LedgerSeed, DeskSeed, AdminSeed, CalloutSeed string
 	Nodes                                        []*Node
-	env                             []string
+	env                                          []string
 }
 
 // Node is one nats-server of the cluster.
@@ -265,7 +266,14 @@ func (c *Cluster) Connect(seed string, opts ...nats.Option) *nats.Conn {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	opts = append([]nats.Option{auth, nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond)}, opts...)
+	return c.ConnectWith(append([]nats.Option{auth}, opts...)...)
+}
+
+// ConnectWith connects with opts alone (a desk principal's token), and
+// reconnects for ever.
+func (c *Cluster) ConnectWith(opts ...nats.Option) *nats.Conn {
+	c.t.Helper()
+	opts = append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond)}, opts...)
 	nc, err := nats.Connect(c.ClientURLs(), opts...)
 	if err != nil {
 		c.t.Fatal(err)
@@ -661,7 +669,10 @@ func (w *LeaderWatch) Stop() (time.Duration, []string) {
 // refused because its predecessor was not stored back in place.
 type Sender struct {
 	Conn *nats.Conn
-	// Header goes with every request (the desk's Authorization).
+	// Subject is where requests go: eventstore.IngestSubject when empty.
+	Subject string
+	// Header goes with every request (the desk's Authorization on
+	// hoso.ingest).
 	Header  nats.Header
 	Lines   [][]byte
 	Batch   int
@@ -718,7 +729,7 @@ func (s *Sender) Run(ctx context.Context) error {
 // send sends one batch and counts its answers; ok when every event was
 // appended or a duplicate.
 func (s *Sender) send(ctx context.Context, batch [][]byte) (ok bool, why string) {
-	msg := nats.NewMsg(eventstore.IngestSubject)
+	msg := nats.NewMsg(cmp.Or(s.Subject, eventstore.IngestSubject))
 	for k, v := range s.Header {
 		msg.Header[k] = v
 	}
