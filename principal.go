@@ -113,7 +113,9 @@ type TokenService interface {
 	// name already in use is ECONFLICT.
 	CreateToken(ctx context.Context, p Principal) (token string, err error)
 	// Authenticate returns the principal whose token this is, or
-	// EUNAUTHORIZED for an unknown, malformed or revoked token.
+	// EUNAUTHORIZED for an unknown, malformed or revoked token. It and
+	// Principal may return a principal shared with other callers, which
+	// none may change.
 	Authenticate(ctx context.Context, token string) (*Principal, error)
 	// Principal returns the live principal named name, or ENOTFOUND if
 	// there is none or it was revoked.

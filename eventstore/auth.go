@@ -90,44 +90,63 @@ func writeFileExclusive(path string, data []byte, perm os.FileMode) error {
 	return f.Close()
 }
 
+// serverKeys are what the embedded server's users authenticate with.
+type serverKeys struct {
+	// ledger is the ledger's own role, with every permission.
+	ledger nkeys.KeyPair
+	// issuer signs the desk principals' users; callout is the user, in
+	// the system account, whose connection answers the callout.
+	issuer, callout nkeys.KeyPair
+}
+
 // serverUsers sets up the embedded server's users: the ledger's own role
 // with every permission, the shared desk role, and every desk principal
-// through the authorization callout (DeskCallout), which the ledger's
-// connection answers. It returns the ledger's key pair and the callout's
-// issuer.
-func serverUsers(dataDir string, opts *server.Options) (ledger, issuer nkeys.KeyPair, err error) {
-	if ledger, err = loadOrCreateNKey(filepath.Join(dataDir, LedgerKeyFile), nkeys.CreateUser); err != nil {
-		return nil, nil, err
+// through the authorization callout (DeskCallout).
+//
+// The callout is answered from the system account, by a user made afresh
+// at every start and known only to this process. In the account that
+// answers it, the server denies every connection publishing to the
+// callout's subject, so each of that account's publishes is checked; in
+// the global account, with the stream, that would be every append.
+func serverUsers(dataDir string, opts *server.Options) (keys serverKeys, err error) {
+	if keys.ledger, err = loadOrCreateNKey(filepath.Join(dataDir, LedgerKeyFile), nkeys.CreateUser); err != nil {
+		return keys, err
 	}
 	desk, err := loadOrCreateNKey(filepath.Join(dataDir, DeskKeyFile), nkeys.CreateUser)
 	if err != nil {
-		return nil, nil, err
+		return keys, err
 	}
-	if issuer, err = loadOrCreateNKey(filepath.Join(dataDir, CalloutKeyFile), nkeys.CreateAccount); err != nil {
-		return nil, nil, err
+	if keys.issuer, err = loadOrCreateNKey(filepath.Join(dataDir, CalloutKeyFile), nkeys.CreateAccount); err != nil {
+		return keys, err
 	}
-	ledgerPub, err := ledger.PublicKey()
-	if err != nil {
-		return nil, nil, err
+	if keys.callout, err = nkeys.CreateUser(); err != nil {
+		return keys, err
 	}
-	deskPub, err := desk.PublicKey()
-	if err != nil {
-		return nil, nil, err
+	var pub [4]string
+	for i, kp := range []nkeys.KeyPair{keys.ledger, desk, keys.issuer, keys.callout} {
+		if pub[i], err = kp.PublicKey(); err != nil {
+			return keys, err
+		}
 	}
-	issuerPub, err := issuer.PublicKey()
-	if err != nil {
-		return nil, nil, err
-	}
+	ledgerPub, deskPub, issuerPub, calloutPub := pub[0], pub[1], pub[2], pub[3]
+	sys := server.NewAccount(server.DEFAULT_SYSTEM_ACCOUNT)
+	opts.Accounts = []*server.Account{sys}
+	opts.SystemAccount = sys.Name
 	opts.Nkeys = []*server.NkeyUser{
 		{Nkey: ledgerPub},
 		{Nkey: deskPub, Permissions: DeskPermissions()},
+		{Nkey: calloutPub, Account: sys, Permissions: &server.Permissions{
+			Publish:   &server.SubjectPermission{Deny: []string{">"}},
+			Subscribe: &server.SubjectPermission{Allow: []string{server.AuthCalloutSubject}},
+			Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute},
+		}},
 	}
 	opts.AuthCallout = &server.AuthCallout{
 		Issuer:    issuerPub,
-		Account:   server.DEFAULT_GLOBAL_ACCOUNT,
-		AuthUsers: []string{ledgerPub, deskPub},
+		Account:   sys.Name,
+		AuthUsers: []string{ledgerPub, deskPub, calloutPub},
 	}
-	return ledger, issuer, nil
+	return keys, nil
 }
 
 // loadNKey reads the key pair whose seed is in path.

@@ -123,7 +123,7 @@ func TestServerRequiresCredentials(t *testing.T) {
 		nc.Close()
 		t.Fatal("connected without credentials")
 	}
-	for _, f := range []string{s.DeskCredentials(), s.LedgerCredentials()} {
+	for _, f := range []string{s.DeskCredentials(), s.LedgerCredentials(), filepath.Join(filepath.Dir(s.LedgerCredentials()), eventstore.CalloutKeyFile)} {
 		fi, err := os.Stat(f)
 		if err != nil {
 			t.Fatal(err)

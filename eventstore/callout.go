@@ -46,6 +46,9 @@ func DeskSubject(name string) string { return IngestSubject + "." + name }
 // is refused; a name is never given twice, so no later desk inherits the
 // subject.
 type DeskCallout struct {
+	// Conn answers: a connection of one of the callout's auth_users, in
+	// the callout's account.
+	Conn   *nats.Conn
 	Tokens *Tokens
 	// Issuer is the account key whose public key the servers name as the
 	// callout's issuer.
@@ -65,9 +68,9 @@ type DeskCallout struct {
 	wg      sync.WaitGroup
 }
 
-// Open starts answering on nc, which must be one of the callout's
-// auth_users (the ledger's connection).
-func (c *DeskCallout) Open(nc *nats.Conn) error {
+// Open starts answering on Conn.
+func (c *DeskCallout) Open() error {
+	nc := c.Conn
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -24,7 +24,7 @@ func deskDoor(t *testing.T) (*eventstore.Store, *eventstore.Tokens) {
 	if callout == nil {
 		t.Fatal("the embedded server has no desk callout")
 	}
-	if err := callout.Open(s.Conn()); err != nil {
+	if err := callout.Open(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { callout.Close() })

@@ -121,6 +121,9 @@ type Store struct {
 	// nil when the server has no authorization callout for them.
 	calloutIssuer  nkeys.KeyPair
 	calloutAccount string
+	// calloutConn answers the callout: the embedded server's own callout
+	// user's, or on a cluster the ledger's connection (nc).
+	calloutConn *nats.Conn
 
 	// buckets is the stream's number of bucket subjects, 0 for one subject
 	// per dossier; index, for a bucketed stream the process appends to,
@@ -163,13 +166,22 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, err
 		}
 		s.lock = lock
-		srv, auth, issuer, err := startServer(cfg)
+		srv, keys, err := startServer(cfg)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		auth, err := nkeyOption(keys.ledger)
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
 		s.srv, s.ledgerAuth = srv, auth
-		s.calloutIssuer, s.calloutAccount = issuer, server.DEFAULT_GLOBAL_ACCOUNT
+		if s.calloutConn, err = connectCallout(srv, keys.callout); err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.calloutIssuer, s.calloutAccount = keys.issuer, server.DEFAULT_GLOBAL_ACCOUNT
 		opts = append(opts, auth)
 		// In-process: no TCP between the ledger and its own server, and
 		// no TLS either (a tls:// URL would ask for it).
@@ -203,6 +215,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
 	s.nc = nc
+	if s.calloutConn == nil {
+		s.calloutConn = nc
+	}
 	if s.js, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(PublishAckTimeout)); err != nil {
 		s.Close()
 		return nil, err
@@ -372,17 +387,17 @@ func (s *Store) maxBytes() int64 {
 	return -1
 }
 
-func startServer(cfg Config) (*server.Server, nats.Option, nkeys.KeyPair, error) {
+func startServer(cfg Config) (*server.Server, serverKeys, error) {
 	host, portStr, err := net.SplitHostPort(cfg.Listen)
 	if cfg.Listen == "" {
 		host, portStr, err = "127.0.0.1", "-1", nil
 	}
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("nats listen address %q: %w", cfg.Listen, err)
+		return nil, serverKeys{}, fmt.Errorf("nats listen address %q: %w", cfg.Listen, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("nats listen address %q: bad port", cfg.Listen)
+		return nil, serverKeys{}, fmt.Errorf("nats listen address %q: bad port", cfg.Listen)
 	}
 	if port == 0 {
 		port = -1
@@ -399,25 +414,37 @@ func startServer(cfg Config) (*server.Server, nats.Option, nkeys.KeyPair, error)
 	if cfg.TLS != nil {
 		opts.TLS, opts.TLSConfig = true, cfg.TLS.Clone()
 	}
-	ledgerKey, issuer, err := serverUsers(cfg.DataDir, opts)
+	keys, err := serverUsers(cfg.DataDir, opts)
 	if err != nil {
-		return nil, nil, nil, err
-	}
-	auth, err := nkeyOption(ledgerKey)
-	if err != nil {
-		return nil, nil, nil, err
+		return nil, keys, err
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("embedded NATS: %w", err)
+		return nil, serverKeys{}, fmt.Errorf("embedded NATS: %w", err)
 	}
 	srv.SetLoggerV2(&natsLogger{cfg.Logger}, false, false, false)
 	srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
-		return nil, nil, nil, errors.New("embedded NATS did not become ready in 30s")
+		return nil, serverKeys{}, errors.New("embedded NATS did not become ready in 30s")
 	}
-	return srv, auth, issuer, nil
+	return srv, keys, nil
+}
+
+// connectCallout connects, in process, as the embedded server's callout
+// user.
+func connectCallout(srv *server.Server, kp nkeys.KeyPair) (*nats.Conn, error) {
+	auth, err := nkeyOption(kp)
+	if err != nil {
+		return nil, err
+	}
+	// In process, as the ledger's own connection: no TLS.
+	url := strings.Replace(srv.ClientURL(), "tls://", "nats://", 1)
+	nc, err := nats.Connect(url, auth, nats.InProcessServer(srv), nats.Name("hoso-callout"), nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, fmt.Errorf("connect to the embedded NATS server for its callout: %w", err)
+	}
+	return nc, nil
 }
 
 // Close stops the followers' shared read, drains the connection and shuts
@@ -438,6 +465,9 @@ func (s *Store) Close() error {
 		s.feed.close()
 	}
 	var err error
+	if s.calloutConn != nil && s.calloutConn != s.nc {
+		s.calloutConn.Close()
+	}
 	if s.nc != nil {
 		if derr := s.nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
 			err = derr
@@ -497,7 +527,7 @@ func (s *Store) DeskCallout(tokens *Tokens) *DeskCallout {
 	if s.calloutIssuer == nil {
 		return nil
 	}
-	return &DeskCallout{Tokens: tokens, Issuer: s.calloutIssuer, Account: s.calloutAccount, Logger: s.log}
+	return &DeskCallout{Conn: s.calloutConn, Tokens: tokens, Issuer: s.calloutIssuer, Account: s.calloutAccount, Logger: s.log}
 }
 
 // Server returns the embedded server, nil when connected to an external one.

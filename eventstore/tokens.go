@@ -58,9 +58,10 @@ type Tokens struct {
 	// byHash holds every token's principal by hash, and byName the same
 	// principals by name (a NATS desk is known by its subject, which names
 	// it), while the watch runs (live); once it has stopped, nothing is
-	// trusted from memory.
-	byHash map[string]hoso.Principal
-	byName map[string]hoso.Principal
+	// trusted from memory. The principals are shared with every caller,
+	// which must not change them: authenticating allocates nothing.
+	byHash map[string]*hoso.Principal
+	byName map[string]*hoso.Principal
 	live   bool
 
 	watcher jetstream.KeyWatcher
@@ -95,7 +96,7 @@ func (s *Store) OpenTokens(ctx context.Context, units *hoso.Units, now hoso.Cloc
 	if now == nil {
 		now = time.Now
 	}
-	t := &Tokens{kv: kv, units: units, now: now, byHash: map[string]hoso.Principal{}, byName: map[string]hoso.Principal{}, done: make(chan struct{})}
+	t := &Tokens{kv: kv, units: units, now: now, byHash: map[string]*hoso.Principal{}, byName: map[string]*hoso.Principal{}, done: make(chan struct{})}
 	if t.watcher, err = kv.Watch(context.Background(), "t.*"); err != nil {
 		return nil, fmt.Errorf("watch token bucket %s: %w", TokenBucket, err)
 	}
@@ -145,8 +146,8 @@ func (t *Tokens) follow(initial chan struct{}) {
 
 // remember and forget keep byHash and byName in step; t.mu is held.
 func (t *Tokens) remember(hash string, p hoso.Principal) {
-	t.byHash[hash] = p
-	t.byName[p.Name] = p
+	t.byHash[hash] = &p
+	t.byName[p.Name] = &p
 }
 
 func (t *Tokens) forget(hash string) {
@@ -172,15 +173,16 @@ func (t *Tokens) None() bool {
 	return t.live && len(t.byHash) == 0
 }
 
-// cached returns the principal memory holds for hash; known is false when
-// memory cannot say (not there, or the watch has stopped).
-func (t *Tokens) cached(hash string) (p hoso.Principal, known bool) {
+// cached returns the principal memory holds for the token whose hex
+// SHA-256 is hash; known is false when memory cannot say (not there, or
+// the watch has stopped).
+func (t *Tokens) cached(hash []byte) (p *hoso.Principal, known bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if !t.live {
-		return p, false
+		return nil, false
 	}
-	p, known = t.byHash[hash]
+	p, known = t.byHash[string(hash)] // a lookup by []byte allocates nothing
 	return p, known
 }
 
@@ -252,8 +254,14 @@ func (t *Tokens) CreateToken(ctx context.Context, p hoso.Principal) (string, err
 // tokenHash is the hex SHA-256 of a token: a token has 256 bits of
 // randomness, so a plain hash keeps it as safe as a slow one would.
 func tokenHash(token string) string {
+	var hash [2 * sha256.Size]byte
+	return string(appendTokenHash(hash[:0], token))
+}
+
+// appendTokenHash appends tokenHash(token) to b.
+func appendTokenHash(b []byte, token string) []byte {
 	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
+	return hex.AppendEncode(b, sum[:])
 }
 
 // errBadToken is the one answer to every token that does not authenticate,
@@ -265,10 +273,12 @@ func (t *Tokens) Authenticate(ctx context.Context, token string) (*hoso.Principa
 	if len(token) != tokenLen || !strings.HasPrefix(token, TokenPrefix) {
 		return nil, errBadToken
 	}
-	hash := tokenHash(token)
-	if p, ok := t.cached(hash); ok {
-		return &p, nil
+	var buf [2 * sha256.Size]byte
+	hashBytes := appendTokenHash(buf[:0], token)
+	if p, ok := t.cached(hashBytes); ok {
+		return p, nil
 	}
+	hash := string(hashBytes)
 	entry, err := t.kv.Get(ctx, "t."+hash)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, errBadToken
@@ -364,7 +374,7 @@ func (t *Tokens) Principal(ctx context.Context, name string) (*hoso.Principal, e
 	p, known := t.byName[name] // nil once the watch has stopped
 	t.mu.RUnlock()
 	if known {
-		return &p, nil
+		return p, nil
 	}
 	// Made by another process a moment ago, or the watch has stopped: the
 	// bucket says, by the name's record and by its token's, which Revoke
@@ -378,8 +388,7 @@ func (t *Tokens) Principal(ctx context.Context, name string) (*hoso.Principal, e
 	} else if err != nil {
 		return nil, fmt.Errorf("read token bucket: %w", err)
 	}
-	p = rec.Principal
-	return &p, nil
+	return &rec.Principal, nil
 }
 
 // Revoke removes the principal's token: its next request here is refused,

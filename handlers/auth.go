@@ -174,19 +174,35 @@ func principal(ctx context.Context) (*hoso.Principal, error) {
 	return nil, hoso.Errorf(hoso.EUNAUTHORIZED, "not signed in")
 }
 
-// setSecurityHeaders sets what every answer carries: no framing, no
-// referrer leaving with a dossier code in it, and a content policy that
-// allows the dashboard's own style sheet and form and nothing else. The
-// values are shared slices, set without copying: this runs for every
-// single event a desk sends, and net/http only reads them.
+// setSecurityHeaders sets what every answer a browser may show carries: no
+// framing, no referrer leaving with a dossier code in it, and a content
+// policy that allows the dashboard's own style sheet and form and nothing
+// else. The values are shared slices, set without copying, and net/http
+// only reads them.
 func setSecurityHeaders(h http.Header, tls bool) {
+	setTransportHeaders(h, tls)
 	h["Content-Security-Policy"] = cspValue
 	h["X-Frame-Options"] = frameOptionsValue
 	h["Referrer-Policy"] = referrerPolicyValue
+}
+
+// setTransportHeaders sets what every answer carries, even one no browser
+// shows: no content sniffing and, under TLS, HSTS.
+func setTransportHeaders(h http.Header, tls bool) {
 	h["X-Content-Type-Options"] = nosniffValue
 	if tls {
 		h["Strict-Transport-Security"] = hstsValue
 	}
+}
+
+// machineOnly reports whether r's answer, if it succeeds, can reach only a
+// program and never a browser's page: a submission of events, which
+// succeeds only with an Authorization header that no form, link or frame
+// can send. Its answers carry only the transport headers, for it is the
+// one answer sent for every single event a desk submits; its refusals,
+// which a cross-site form can cause, carry every header (Server.Error).
+func machineOnly(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.URL.Path == "/v1/events"
 }
 
 var (

@@ -44,6 +44,9 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.String("route", r.Pattern), slog.Any("err", err))
 	}
+	// A refusal may be a browser's page (a cross-site form posting events
+	// is refused 401): the headers of pages, whatever the route.
+	setSecurityHeaders(w.Header(), s.TLS)
 	s.writeJSON(w, r, status, hoso.NewErrorBody(err))
 }
 

@@ -236,3 +236,41 @@ func TestPostAnyBody(t *testing.T) {
 		}
 	})
 }
+
+// TestPostEventsHeaders: a submission's answer, which only a program
+// holding a token can get, carries the transport headers alone; its
+// refusals, which a cross-site form can cause and a browser then shows,
+// carry every header of the pages.
+func TestPostEventsHeaders(t *testing.T) {
+	s, _, _ := newTestServer(t)
+	page := []string{"Content-Security-Policy", "X-Frame-Options", "Referrer-Policy"}
+
+	w := serve(t, s.Handler(), "POST", "/v1/events", "application/json", receivedD1)
+	if w.Code != http.StatusCreated || w.Header().Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("accepted: %d, nosniff %q", w.Code, w.Header().Get("X-Content-Type-Options"))
+	}
+	for _, h := range page {
+		if v := w.Header().Get(h); v != "" {
+			t.Errorf("accepted submission: %s = %q, want none", h, v)
+		}
+	}
+
+	for name, req := range map[string]*http.Request{
+		"no token":       httptest.NewRequest("POST", "/v1/events", strings.NewReader(receivedD1)),
+		"refused as bad": httptest.NewRequest("POST", "/v1/events", strings.NewReader(`{"type":"nope"}`)),
+	} {
+		if name == "refused as bad" {
+			req.Header.Set("Authorization", authHeader("POST", "/v1/events"))
+		}
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, req)
+		if w.Code < 400 {
+			t.Fatalf("%s: %d, want a refusal", name, w.Code)
+		}
+		for _, h := range append(page, "X-Content-Type-Options") {
+			if w.Header().Get(h) == "" {
+				t.Errorf("%s (%d): no %s", name, w.Code, h)
+			}
+		}
+	}
+}

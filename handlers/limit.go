@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -17,6 +18,10 @@ const maxLimitedAddrs = 10000
 type addrLimiter struct {
 	every time.Duration
 
+	// limited counts the table's addresses, so that while no address has
+	// spent anything (the failure limit's usual state) ready takes no lock.
+	limited atomic.Int64
+
 	mu    sync.Mutex
 	addrs map[string]*rate.Limiter
 }
@@ -24,6 +29,9 @@ type addrLimiter struct {
 // ready reports whether addr may go ahead at now, without spending
 // anything.
 func (a *addrLimiter) ready(addr string, now time.Time) bool {
+	if a.limited.Load() == 0 {
+		return true
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	l := a.addrs[addr]
@@ -42,6 +50,7 @@ func (a *addrLimiter) take(addr string, now time.Time, burst int) time.Duration 
 		}
 		l = rate.NewLimiter(rate.Every(a.every), burst)
 		a.addrs[addr] = l
+		a.limited.Store(int64(len(a.addrs)))
 	}
 	res := l.ReserveN(now, 1)
 	if d := res.DelayFrom(now); d > 0 {
@@ -63,4 +72,5 @@ func (a *addrLimiter) prune(now time.Time, burst int) {
 	if a.addrs == nil || len(a.addrs) >= maxLimitedAddrs {
 		a.addrs = map[string]*rate.Limiter{}
 	}
+	a.limited.Store(int64(len(a.addrs)))
 }

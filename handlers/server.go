@@ -248,7 +248,11 @@ func (s *Server) maxBodyBytes() int64 {
 // logs each request at debug and reports it to Observe.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	setSecurityHeaders(w.Header(), s.TLS)
+	if machineOnly(r) {
+		setTransportHeaders(w.Header(), s.TLS)
+	} else {
+		setSecurityHeaders(w.Header(), s.TLS)
+	}
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() {
 		v := recover()

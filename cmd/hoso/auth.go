@@ -41,7 +41,7 @@ func (m *Main) openTokens(ctx context.Context) error {
 	}
 	m.Tokens = tokens
 	if m.DeskCallout = m.Store.DeskCallout(tokens); m.DeskCallout != nil {
-		if err := m.DeskCallout.Open(m.Store.Conn()); err != nil {
+		if err := m.DeskCallout.Open(); err != nil {
 			return err
 		}
 	}

@@ -282,6 +282,16 @@ func TestFirstStartTokens(t *testing.T) {
 			t.Errorf("%s: the refusal does not name unit: %s", tt.name, b)
 		}
 	}
+	// The README's NATS command: the demo desk by its name and token.
+	nc, err := nats.Connect(m.Store.ClientURL(), nats.UserInfo(demoDesk.Name, desk))
+	if err != nil {
+		t.Fatalf("the demo desk on NATS: %v", err)
+	}
+	reply, err := nc.Request(eventstore.DeskSubject(demoDesk.Name), []byte(`{"type":"transferred","dossier":"FIRST-1","unit":"00127","to_unit":"004","at":"2024-03-04T10:00:00+07:00"}`), 5*time.Second)
+	nc.Close()
+	if err != nil || !strings.Contains(string(reply.Data), `"version":2`) {
+		t.Fatalf("the demo desk's transfer over NATS: %v %s", err, reply.Data)
+	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -359,5 +369,69 @@ func TestRevocationHoldsInEveryProcess(t *testing.T) {
 	}
 	if last, err := a.Store.LastSeq(context.Background()); err != nil || last != 1 {
 		t.Fatalf("stream holds %d events (%v), want the one before the revocation", last, err)
+	}
+}
+
+// TestTokenCommandMakesNATSDesks: `hoso token add` prints the new token
+// alone on stdout, and a desk's token is at once its NATS credential: the
+// desk connects with it, sends to its own subject within its scope, and
+// its events carry its name; `hoso token ls` lists it without secrets;
+// once revoked it can no longer connect.
+func TestTokenCommandMakesNATSDesks(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	m := openMain(t, dir)
+	admin := filepath.Join(dir, AdminTokenFile)
+	api := []string{"--url", m.HTTP.URL(), "--token-file", admin}
+
+	out, stderr, err := runCmd(t, "", append([]string{"token", "add", "--name", "desk-00115", "--role", "desk", "--unit", "00115"}, api...)...)
+	if err != nil {
+		t.Fatalf("token add: %v\n%s", err, stderr)
+	}
+	token := strings.TrimSuffix(out, "\n")
+	if !strings.HasPrefix(token, eventstore.TokenPrefix) || strings.ContainsAny(token, " \n") {
+		t.Fatalf("token add printed %q, want the token alone", out)
+	}
+	if !strings.Contains(stderr, eventstore.DeskSubject("desk-00115")) {
+		t.Errorf("token add does not say the desk's NATS subject: %s", stderr)
+	}
+
+	nc, err := nats.Connect(m.Store.ClientURL(), nats.UserInfo("desk-00115", token))
+	if err != nil {
+		t.Fatalf("the desk's token is no NATS credential: %v", err)
+	}
+	defer nc.Close()
+	event := `{"type":"received","dossier":"CLI-1","unit":"00115","at":"2024-03-04T09:00:00+07:00","procedure":"1.001776","channel":"direct","days":3}`
+	reply, err := nc.Request(eventstore.DeskSubject("desk-00115"), []byte(event), 5*time.Second)
+	if err != nil || !strings.Contains(string(reply.Data), `"seq":`) {
+		t.Fatalf("desk over NATS: %v %s", err, reply.Data)
+	}
+	reply, err = nc.Request(eventstore.DeskSubject("desk-00115"), []byte(strings.ReplaceAll(event, "00115", "00127")), 5*time.Second)
+	if err != nil || reply.Header.Get("Nats-Service-Error-Code") != "403" {
+		t.Fatalf("desk over NATS out of its scope: %v %s, want 403", err, reply.Data)
+	}
+	evs, err := m.Store.LoadDossier(context.Background(), "CLI-1")
+	if err != nil || len(evs) != 1 || evs[0].By != "desk-00115" {
+		t.Fatalf("stored %v (%v), want one event by desk-00115", evs, err)
+	}
+
+	out, _, err = runCmd(t, "", append([]string{"token", "ls"}, api...)...)
+	if err != nil || !strings.Contains(out, "desk-00115") || strings.Contains(out, token) {
+		t.Fatalf("token ls: %v\n%s", err, out)
+	}
+	if _, stderr, err := runCmd(t, "", append([]string{"token", "revoke", "--name", "desk-00115"}, api...)...); err != nil {
+		t.Fatalf("token revoke: %v\n%s", err, stderr)
+	}
+	if nc2, err := nats.Connect(m.Store.ClientURL(), nats.UserInfo("desk-00115", token), nats.MaxReconnects(0)); err == nil {
+		nc2.Close()
+		t.Fatal("a revoked desk connected to NATS")
+	}
+	reply, err = nc.Request(eventstore.DeskSubject("desk-00115"), []byte(strings.Replace(event, "CLI-1", "CLI-2", 1)), 5*time.Second)
+	if err == nil && reply.Header.Get("Nats-Service-Error-Code") != "401" {
+		t.Fatalf("a revoked desk's open connection: %s, want 401", reply.Data)
+	}
+	if _, stderr, err := runCmd(t, "", append([]string{"token", "add", "--name", "desk-00115", "--role", "desk", "--unit", "00127"}, api...)...); err == nil {
+		t.Fatal("token add gave a revoked name again")
+	} else if !strings.Contains(stderr+err.Error(), "never given twice") {
+		t.Errorf("re-adding a revoked name: %v %s", err, stderr)
 	}
 }

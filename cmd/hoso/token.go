@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/hoso-ledger/hoso/eventstore"
 	"io"
 	"net/http"
 	"net/url"
@@ -165,6 +166,10 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		// Only the token on stdout, so that `> file` keeps it and nothing else.
 		fmt.Fprintln(stdout, answer.Token)
+		if role == string(hoso.RoleDesk) {
+			fmt.Fprintf(stderr, "the token is also %s's NATS credential: connect with user %s and the token as password, and send to %s\n",
+				name, name, eventstore.DeskSubject(name))
+		}
 		return nil
 	case "revoke":
 		if name == "" {
