@@ -59,7 +59,7 @@ type Tokens struct {
 	// principals by name (a NATS desk is known by its subject, which names
 	// it), while the watch runs (live); once it has stopped, nothing is
 	// trusted from memory. The principals are shared with every caller,
-	// which must not change them: authenticating allocates nothing.
+	// which must not change them, so that authenticating copies none.
 	byHash map[string]*hoso.Principal
 	byName map[string]*hoso.Principal
 	live   bool
