@@ -196,12 +196,18 @@ func LearnDeskSubject(nc *nats.Conn, timeout time.Duration) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("ask the NATS server who this connection is: %w", err)
 	}
+	return deskSubjectOf(reply.Data)
+}
+
+// deskSubjectOf reads the desk's subject from the server's answer to
+// $SYS.REQ.USER.INFO.
+func deskSubjectOf(userInfo []byte) (string, error) {
 	var info struct {
 		Data struct {
 			Permissions *server.Permissions `json:"permissions"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(reply.Data, &info); err != nil {
+	if err := json.Unmarshal(userInfo, &info); err != nil {
 		return "", fmt.Errorf("the NATS server's user info: %w", err)
 	}
 	if p := info.Data.Permissions; p != nil && p.Publish != nil {
