@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -356,7 +357,9 @@ func TestClusterFaults(t *testing.T) {
 	}
 	var requests, sent, appended, dups, retried int64
 	errCounts := map[string]int64{}
-	for _, s := range senders {
+	for i, s := range senders {
+		t.Logf("sender %d (%s): %d events in %d requests, acknowledged appended %d, duplicates %d, retried %d, errors %v",
+			i, cmp.Or(s.Subject, "hoso.ingest with a bearer header"), s.Sent, s.Requests, s.Appended, s.Duplicates, s.Retried, s.Errors)
 		requests += s.Requests
 		sent += s.Sent
 		appended += s.Appended
