@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -309,7 +310,7 @@ func TestFirstStartTokens(t *testing.T) {
 // second an ingest-only process on the first's NATS) share the principals:
 // a token made through one works at the other, and revoked through one it
 // is refused there at once and by the other as soon as the change reaches
-// it, at both doors.
+// it, at both doors, a desk's open NATS connection included.
 func TestRevocationHoldsInEveryProcess(t *testing.T) {
 	a := openMain(t, filepath.Join(t.TempDir(), "a"))
 	b := NewMain()
@@ -333,6 +334,13 @@ func TestRevocationHoldsInEveryProcess(t *testing.T) {
 	if code, body := request(t, b, "POST", "/v1/events", made.Token, "application/json", event("REV-1")); code != http.StatusCreated {
 		t.Fatalf("the other process: %d %s", code, body)
 	}
+	// The desk as a NATS user of its own, connected before the revocation:
+	// its subject is served by both processes (one queue group).
+	desk, err := nats.Connect(a.Store.ClientURL(), nats.UserInfo("desk-viet-hung", made.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer desk.Close()
 	if code, body := request(t, a, "DELETE", "/v1/tokens/desk-viet-hung", admin, "", ""); code != http.StatusNoContent {
 		t.Fatalf("revoke: %d %s", code, body)
 	}
@@ -366,6 +374,13 @@ func TestRevocationHoldsInEveryProcess(t *testing.T) {
 	reply, err := nc.RequestMsg(msg, 5*time.Second)
 	if err != nil || reply.Header.Get("Nats-Service-Error-Code") != "401" {
 		t.Fatalf("revoked, over NATS: %v %s (%v)", reply.Header, reply.Data, err)
+	}
+	// Whichever process answers the open connection's requests refuses them.
+	for i := range 20 {
+		reply, err := desk.Request(eventstore.DeskSubject("desk-viet-hung"), []byte(event("REV-4-"+strconv.Itoa(i))), 5*time.Second)
+		if err != nil || reply.Header.Get("Nats-Service-Error-Code") != "401" {
+			t.Fatalf("revoked, on its own subject, request %d: %v %s", i, err, reply.Data)
+		}
 	}
 	if last, err := a.Store.LastSeq(context.Background()); err != nil || last != 1 {
 		t.Fatalf("stream holds %d events (%v), want the one before the revocation", last, err)

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/hoso-ledger/hoso"
+	"github.com/hoso-ledger/hoso/eventstore"
 	"github.com/nats-io/nats.go"
 )
 
@@ -201,6 +202,16 @@ func TestServeTLS(t *testing.T) {
 	var res hoso.AppendResult
 	if err := json.Unmarshal(reply.Data, &res); err != nil || res.Version != 2 {
 		t.Fatalf("ingest over TLS: %s (%v)", reply.Data, err)
+	}
+	// The same desk as a NATS user of its own: its token over TLS.
+	byToken, err := nats.Connect(m.Store.ClientURL(), nats.Token(tokenOf(t, m, testDesk)), nats.RootCAs(pki.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer byToken.Close()
+	reply, err = byToken.Request(eventstore.DeskSubject(testDesk.Name), []byte(`{"type":"resolved","dossier":"000.00.31.H26-240304-0101","unit":"004","at":"2024-03-04T10:00:00+07:00","outcome":"approved"}`), 10*time.Second)
+	if err != nil || json.Unmarshal(reply.Data, &res) != nil || res.Version != 3 {
+		t.Fatalf("ingest by a desk's token over TLS: %s (%v)", reply.Data, err)
 	}
 	// A client that does not trust the CA is refused: the port speaks
 	// nothing but TLS (nats.go switches to it on the server's tls_required).
