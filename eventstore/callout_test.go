@@ -136,8 +136,10 @@ func TestDeskPrincipalsAreNATSUsers(t *testing.T) {
 		t.Fatalf("out of scope: %s %s, want 403 naming unit", reply.Header.Get(micro.ErrorCodeHeader), reply.Data)
 	}
 
-	// Another desk's subject, or the shared role's: the server refuses.
-	for _, subj := range []string{eventstore.DeskSubject(other.Name), eventstore.IngestSubject, eventstore.Subject("NATS-DESK-4")} {
+	// Another desk's subject, the shared role's, the ledger's, the
+	// JetStream API and the token bucket: the server refuses.
+	for _, subj := range []string{eventstore.DeskSubject(other.Name), eventstore.IngestSubject, eventstore.Subject("NATS-DESK-4"),
+		"$JS.API.DIRECT.GET.KV_" + eventstore.TokenBucket, "$JS.API.STREAM.INFO." + eventstore.StreamName, "$KV." + eventstore.TokenBucket + ".p.desk-00127"} {
 		if err := nc.Publish(subj, []byte(received("NATS-DESK-4"))); err != nil {
 			t.Fatal(err)
 		}

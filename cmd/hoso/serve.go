@@ -327,7 +327,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.Logger.Info("NATS shared desk credentials (request hoso.ingest with header Authorization: Bearer <token>): nats --nkey "+creds, "file", creds)
 	}
 	m.Logger.Info("hoso serving", "http", m.HTTP.URL(), "nats", m.Store.ClientURL(),
-		"ingest_subject", eventstore.IngestSubject, "data", m.Config.DataDir, "read_model", m.Config.ReadModel)
+		"ingest_subjects", eventstore.DeskSubject("<desk>")+", "+eventstore.IngestSubject, "data", m.Config.DataDir, "read_model", m.Config.ReadModel)
 	if !m.Config.ReadModel {
 		m.Logger.Info("serving ingest only: no read model, deadline watcher or Merkle tree in this process")
 	}
