@@ -83,15 +83,9 @@ type tokenRecord struct {
 // OpenTokens opens (creating it if need be) the store's token bucket.
 // units checks the scope of new principals; now dates their records.
 func (s *Store) OpenTokens(ctx context.Context, units *hoso.Units, now hoso.Clock) (*Tokens, error) {
-	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      TokenBucket,
-		Description: "hoso: principals and the SHA-256 of their bearer tokens",
-		History:     1,
-		Replicas:    s.cfg.Replicas,
-		Storage:     jetstream.FileStorage,
-	})
+	kv, err := s.tokenBucket(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("token bucket %s: %w", TokenBucket, err)
+		return nil, err
 	}
 	if now == nil {
 		now = time.Now
@@ -111,6 +105,144 @@ func (s *Store) OpenTokens(ctx context.Context, units *hoso.Units, now hoso.Cloc
 		return nil, ctx.Err()
 	}
 	return t, nil
+}
+
+// tokenBucket opens the token bucket, creating it if need be.
+func (s *Store) tokenBucket(ctx context.Context) (jetstream.KeyValue, error) {
+	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      TokenBucket,
+		Description: "hoso: principals and the SHA-256 of their bearer tokens",
+		History:     1,
+		Replicas:    s.cfg.Replicas,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("token bucket %s: %w", TokenBucket, err)
+	}
+	return kv, nil
+}
+
+// TokenBucketEntry is a key of the token bucket and its value, as a backup
+// keeps it: a principal's record ("p.<name>", revoked ones included) or a
+// token's ("t.<sha256>"). Neither holds a token, only its hash.
+type TokenBucketEntry struct {
+	Key   string `json:"key"`
+	Value []byte `json:"value"`
+}
+
+// Check returns an error unless e is a key of the token bucket as the
+// ledger writes them: a principal's record under its name, or a live
+// token's record under its hash.
+func (e TokenBucketEntry) Check() error {
+	var rec tokenRecord
+	if err := json.Unmarshal(e.Value, &rec); err != nil {
+		return fmt.Errorf("%s: not a principal's record: %w", e.Key, err)
+	}
+	if err := CheckPrincipalName(rec.Name); err != nil {
+		return fmt.Errorf("%s: %w", e.Key, err)
+	}
+	if _, err := hoso.ParseRole(string(rec.Role)); err != nil {
+		return fmt.Errorf("%s: %w", e.Key, err)
+	}
+	if b, err := hex.DecodeString(rec.TokenSHA256); err != nil || len(b) != sha256.Size {
+		return fmt.Errorf("%s: token_sha256 %q is no SHA-256", e.Key, rec.TokenSHA256)
+	}
+	switch {
+	case e.Key == "p."+rec.Name:
+	case e.Key == "t."+rec.TokenSHA256 && rec.RevokedAt == nil:
+	default:
+		return fmt.Errorf("%s: the key does not match its record (%s, token %s)", e.Key, rec.Name, rec.TokenSHA256)
+	}
+	return nil
+}
+
+// ReadTokenBucket calls fn for every key of the token bucket, by key;
+// for none when the bucket does not exist. It creates nothing.
+func (s *Store) ReadTokenBucket(ctx context.Context, fn func(TokenBucketEntry) error) error {
+	kv, err := s.js.KeyValue(ctx, TokenBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("token bucket %s: %w", TokenBucket, err)
+	}
+	keys, err := bucketKeys(ctx, kv)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		entry, err := kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // revoked meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("read %s of token bucket: %w", k, err)
+		}
+		if err := fn(TokenBucketEntry{Key: k, Value: entry.Value()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RestoreTokenBucket writes entries into the token bucket, creating it;
+// a bucket that holds any key already is refused, and nothing is written.
+func (s *Store) RestoreTokenBucket(ctx context.Context, entries []TokenBucketEntry) error {
+	kv, err := s.tokenBucket(ctx)
+	if err != nil {
+		return err
+	}
+	if err := checkBucketEmpty(ctx, kv); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if _, err := kv.Create(ctx, e.Key, e.Value); err != nil {
+			return fmt.Errorf("restore %s into token bucket: %w", e.Key, err)
+		}
+	}
+	return nil
+}
+
+// CheckTokenBucketEmpty returns an error unless the token bucket is absent
+// or holds no key: what a restore checks before it writes anything.
+func (s *Store) CheckTokenBucketEmpty(ctx context.Context) error {
+	kv, err := s.js.KeyValue(ctx, TokenBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("token bucket %s: %w", TokenBucket, err)
+	}
+	return checkBucketEmpty(ctx, kv)
+}
+
+func checkBucketEmpty(ctx context.Context, kv jetstream.KeyValue) error {
+	keys, err := bucketKeys(ctx, kv)
+	if err != nil {
+		return err
+	}
+	if len(keys) > 0 {
+		return fmt.Errorf("token bucket %s already holds %d keys: restore only into an empty ledger", TokenBucket, len(keys))
+	}
+	return nil
+}
+
+// bucketKeys lists a bucket's keys, sorted.
+func bucketKeys(ctx context.Context, kv jetstream.KeyValue) ([]string, error) {
+	lister, err := kv.ListKeys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list token bucket: %w", err)
+	}
+	defer func() { _ = lister.Stop() }()
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys, nil
 }
 
 // follow applies the watch's updates to memory until the watch stops.

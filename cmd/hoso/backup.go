@@ -27,12 +27,17 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// A backup is a directory of three files:
+// A backup is a directory of four files:
 //
 //   - events.bin: the stream HOSO_EVENTS, every message in order as
 //     uvarint(seq) uvarint(len) and the stored bytes, after a header line;
 //   - checkpoints.bin: the stream HOSO_CHECKPOINTS, the signed checkpoint
 //     notes, in the same framing;
+//   - principals.bin: the token bucket HOSO_TOKENS, each key with its value
+//     as JSON (eventstore.TokenBucketEntry), numbered from 1: the
+//     principals, revoked ones included, and the hashes of their tokens,
+//     never a token (a backup made before it existed has none, and
+//     restores no principal);
 //   - manifest.json: what they hold (counts, layout, the latest signed
 //     checkpoint, the verifier key) and the SHA-256 of each, written last.
 //
@@ -43,6 +48,7 @@ const (
 	backupFormat       = "hoso-backup/1"
 	backupEvents       = "events.bin"
 	backupCheckpoints  = "checkpoints.bin"
+	backupPrincipals   = "principals.bin"
 	backupManifestName = "manifest.json"
 )
 
@@ -56,6 +62,10 @@ type backupManifest struct {
 	EventsSHA256   string    `json:"events_sha256"`
 	Checkpoints    uint64    `json:"checkpoints"`
 	CheckpointsSHA string    `json:"checkpoints_sha256"`
+	// Principals counts the token bucket's keys in principals.bin; its
+	// digest is empty in a backup without the file.
+	Principals    uint64 `json:"principals"`
+	PrincipalsSHA string `json:"principals_sha256,omitempty"`
 	// Latest is the newest signed checkpoint in checkpoints.bin (size 0:
 	// none); Unsigned the events after it, which no signature covers.
 	Latest      backupCheckpoint `json:"latest_checkpoint"`
@@ -252,13 +262,32 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return &exitError{2, fmt.Errorf("backup: events: %w", err)}
 	}
 	man.EventsSHA256 = sum
+
+	pw, err := createBackupFile(filepath.Join(out, backupPrincipals), "principals")
+	if err != nil {
+		return &exitError{2, err}
+	}
+	err = store.ReadTokenBucket(ctx, func(e eventstore.TokenBucketEntry) error {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		return pw.write(pw.n+1, b)
+	})
+	man.Principals = pw.n
+	sum, cerr = pw.close()
+	if err = errors.Join(err, cerr); err != nil {
+		return &exitError{2, fmt.Errorf("backup: principals: %w", err)}
+	}
+	man.PrincipalsSHA = sum
 	if man.Events > man.Latest.Size {
 		man.Unsigned = man.Events - man.Latest.Size
 	}
 	if err := writeManifest(filepath.Join(out, backupManifestName), man); err != nil {
 		return &exitError{2, err}
 	}
-	fmt.Fprintf(stdout, "backup: %d events and %d checkpoints of %s in %s (%s)\n", man.Events, man.Checkpoints, eventstore.StreamName, out, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "backup: %d events and %d checkpoints of %s, and %d keys of %s (principals, token hashes), in %s (%s)\n",
+		man.Events, man.Checkpoints, eventstore.StreamName, man.Principals, eventstore.TokenBucket, out, time.Since(start).Round(time.Millisecond))
 	switch {
 	case verifier == nil:
 		fmt.Fprintln(stdout, "no verifier key (--key): the manifest names no latest checkpoint; restore needs --key")
@@ -305,6 +334,7 @@ type checkedBackup struct {
 	checkpoints []hoso.Checkpoint // ascending size, each verified
 	notes       []hoso.CheckpointEntry
 	root        tlog.Hash // of every event in the backup
+	principals  []eventstore.TokenBucketEntry
 }
 
 // checkBackup reads a backup through without writing anything: the files
@@ -385,6 +415,9 @@ func checkBackup(dir string, key note.Verifier) (*checkedBackup, error) {
 	if sum != man.EventsSHA256 || uint64(roots.Size()) != man.Events {
 		faults = append(faults, fmt.Errorf("%s: %d events with SHA-256 %s; the manifest says %d with %s", backupEvents, roots.Size(), sum, man.Events, man.EventsSHA256))
 	}
+	if err := checkBackupPrincipals(dir, cb); err != nil {
+		faults = append(faults, err)
+	}
 	if len(faults) > 0 {
 		return nil, backupFault("%v", errors.Join(faults...))
 	}
@@ -397,6 +430,40 @@ func checkBackup(dir string, key note.Verifier) (*checkedBackup, error) {
 	}
 	cb.root = roots.Root()
 	return cb, nil
+}
+
+// checkBackupPrincipals reads principals.bin, which no signature covers
+// but the manifest's digest does, and checks every key as the ledger writes
+// them. A backup made before the file existed has neither file nor digest.
+func checkBackupPrincipals(dir string, cb *checkedBackup) error {
+	man := &cb.man
+	path := filepath.Join(dir, backupPrincipals)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && man.PrincipalsSHA == "" && man.Principals == 0 {
+		return nil
+	}
+	sum, err := readBackupFile(path, "principals", func(seq uint64, data []byte) error {
+		if uint64(len(cb.principals)+1) != seq {
+			return fmt.Errorf("%s: record %d has seq %d", backupPrincipals, len(cb.principals)+1, seq)
+		}
+		var e eventstore.TokenBucketEntry
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			return fmt.Errorf("%s: record %d: %w", backupPrincipals, seq, err)
+		}
+		if err := e.Check(); err != nil {
+			return fmt.Errorf("%s: record %d: %w", backupPrincipals, seq, err)
+		}
+		cb.principals = append(cb.principals, e)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if sum != man.PrincipalsSHA || uint64(len(cb.principals)) != man.Principals {
+		return fmt.Errorf("%s: %d keys with SHA-256 %s; the manifest says %d with %s", backupPrincipals, len(cb.principals), sum, man.Principals, man.PrincipalsSHA)
+	}
+	return nil
 }
 
 // backupEntries reads the events of a checked backup again, for the
@@ -516,6 +583,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if n, err := store.CheckpointCount(ctx); err != nil || n > 0 {
 		return &exitError{2, errors.Join(err, fmt.Errorf("restore: stream %s already holds %d checkpoints: restore only into an empty ledger", eventstore.CheckpointStreamName, n))}
 	}
+	if err := store.CheckTokenBucketEmpty(ctx); err != nil {
+		return &exitError{2, fmt.Errorf("restore: %w", err)}
+	}
 	n, err := store.RestoreEvents(ctx, backupEntries(dir))
 	if err != nil {
 		return &exitError{2, fmt.Errorf("%w (%d events restored; remove the target's streams before trying again)", err, n)}
@@ -525,11 +595,14 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return &exitError{2, fmt.Errorf("restore: %w", err)}
 		}
 	}
+	if err := store.RestoreTokenBucket(ctx, cb.principals); err != nil {
+		return &exitError{2, fmt.Errorf("restore: %w", err)}
+	}
 	target := *dataDir
 	if *natsURL != "" {
 		target = *natsURL
 	}
-	fmt.Fprintf(stdout, "restored %d events and %d checkpoints into %s (%s)\n", n, len(cb.notes), target, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "restored %d events, %d checkpoints and %d keys of %s into %s (%s)\n", n, len(cb.notes), len(cb.principals), eventstore.TokenBucket, target, time.Since(start).Round(time.Millisecond))
 
 	// What hoso verify does, with the backup's latest checkpoint kept.
 	v := &transparency.Verifier{Ledger: store, Checkpoints: store, Key: verifier}

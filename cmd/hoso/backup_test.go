@@ -87,8 +87,24 @@ func TestBackupRestoreIntoFreshLedger(t *testing.T) {
 		t.Fatalf("report of the ledger: %+v", before.Total)
 	}
 
-	// A running ledger is backed up through NATS with the ledger's role.
+	// Principals: the first admin, a desk, and a revoked desk.
 	data := m.Config.DataDir
+	admin, err := readTokenFile(filepath.Join(data, AdminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deskToken, err := m.Tokens.CreateToken(context.Background(), hoso.Principal{Name: "desk-00127", Role: hoso.RoleDesk, Unit: "00127"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Tokens.CreateToken(context.Background(), hoso.Principal{Name: "desk-revoked", Role: hoso.RoleDesk}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Tokens.Revoke(context.Background(), "desk-revoked"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A running ledger is backed up through NATS with the ledger's role.
 	live := filepath.Join(dir, "live-backup")
 	out, errOut, err := runCmd(t, "", "backup", "--nats-url", m.Store.ClientURL(), "--nats-creds", m.Store.LedgerCredentials(),
 		"--key", filepath.Join(data, "checkpoint.key.pub"), live)
@@ -123,6 +139,20 @@ func TestBackupRestoreIntoFreshLedger(t *testing.T) {
 		}
 
 		r := openLedgerMain(t, restored, 100)
+		// The principals came with it: the admin's token of the backed-up
+		// ledger works, the desk made before the backup too, and the
+		// revoked name is still taken.
+		for _, tok := range []string{admin, deskToken} {
+			if _, err := r.Tokens.Authenticate(context.Background(), tok); err != nil {
+				t.Fatalf("a token of the backed-up ledger, after restore: %v", err)
+			}
+		}
+		if _, err := r.Tokens.CreateToken(context.Background(), hoso.Principal{Name: "desk-revoked", Role: hoso.RoleDesk}); hoso.ErrorCode(err) != hoso.ECONFLICT {
+			t.Fatalf("a revoked name after restore: %v, want ECONFLICT", err)
+		}
+		if _, err := os.Stat(filepath.Join(restored, AdminTokenFile)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the restored ledger made a new first admin: %v", err)
+		}
 		if r.Store.Buckets() != 16 {
 			t.Fatalf("restored stream in %d buckets, want the backup's 16", r.Store.Buckets())
 		}
@@ -164,7 +194,7 @@ func copyBackup(t *testing.T, from, file string, change func([]byte) []byte) str
 	if err := os.Mkdir(to, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{backupEvents, backupCheckpoints, backupManifestName} {
+	for _, name := range []string{backupEvents, backupCheckpoints, backupPrincipals, backupManifestName} {
 		b, err := os.ReadFile(filepath.Join(from, name))
 		if err != nil {
 			t.Fatal(err)
@@ -265,6 +295,7 @@ func TestRestoreRefusesTamperedBackup(t *testing.T) {
 		{"event removed", dropLastEvent(t, copyBackup(t, backup, "", nil)), "checkpoint 6 (checkpoints.bin seq 3) signs 6 events; events.bin holds 5: events missing"},
 		{"manifest count changed", copyBackup(t, backup, backupManifestName, replace(`"events": 6`, `"events": 7`)), "events.bin: 6 events with SHA-256"},
 		{"checkpoint changed", copyBackup(t, backup, backupCheckpoints, replace("\n6\n", "\n7\n")), "checkpoints.bin: checkpoint of seq 3: "},
+		{"principal renamed", copyBackup(t, backup, backupPrincipals, replace(`"key":"p.admin"`, `"key":"p.admim"`)), "principals.bin: record 1: p.admim: the key does not match its record"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			target := filepath.Join(t.TempDir(), "data")
