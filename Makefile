@@ -72,6 +72,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzUnitsCSV$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzSubjectToken$$' -fuzztime $(FUZZTIME) ./eventstore
 	$(GO) test -run '^$$' -fuzz '^FuzzDeskSubjectOf$$' -fuzztime $(FUZZTIME) ./eventstore
+	$(GO) test -run '^$$' -fuzz '^FuzzTokenBucketEntry$$' -fuzztime $(FUZZTIME) ./eventstore
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCheckpoint$$' -fuzztime $(FUZZTIME) ./transparency
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenCheckpoint$$' -fuzztime $(FUZZTIME) ./transparency
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeDossierProof$$' -fuzztime $(FUZZTIME) ./transparency
