@@ -164,6 +164,22 @@ func TestDeskPrincipalsAreNATSUsers(t *testing.T) {
 		t.Fatalf("service info %s: want both endpoints", ping.Data)
 	}
 
+	// `nats micro stats hoso` counts the refusals (the `by` and the scope).
+	stats, err := nc.Request("$SRV.STATS."+eventstore.ServiceName, nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Endpoints []struct {
+			Data struct {
+				Errors int64 `json:"errors"`
+			} `json:"data"`
+		} `json:"endpoints"`
+	}
+	if err := json.Unmarshal(stats.Data, &st); err != nil || len(st.Endpoints) != 2 || st.Endpoints[0].Data.Errors != 2 {
+		t.Fatalf("service stats %s (%v): want two endpoints counting 2 errors", stats.Data, err)
+	}
+
 	// Revoked: the open connection's next request is refused.
 	if err := tokens.Revoke(ctx, desk.Name); err != nil {
 		t.Fatal(err)

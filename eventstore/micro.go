@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hoso-ledger/hoso"
@@ -57,6 +58,8 @@ type IngestService struct {
 	// waits for the workers, and a WaitGroup must not grow then.
 	mu      sync.Mutex
 	closing bool
+	// errors counts the requests answered with an error (respond).
+	errors atomic.Int64
 }
 
 // Open registers the service on nc.
@@ -76,6 +79,8 @@ func (s *IngestService) Open(nc *nats.Conn) error {
 		Name:        ServiceName,
 		Version:     s.Version,
 		Description: "hoso ledger: ingest dossier events",
+		// Both endpoints' errors together: see respond.
+		StatsHandler: func(*micro.Endpoint) any { return map[string]int64{"errors": s.errors.Load()} },
 		Endpoint: &micro.EndpointConfig{
 			Subject:  IngestSubject,
 			Handler:  micro.HandlerFunc(s.handle),
@@ -150,26 +155,26 @@ func (s *IngestService) serve(req micro.Request) {
 	if s.Tokens != nil {
 		p, err := s.authenticate(req)
 		if err != nil {
-			respondError(req, err)
+			s.respondError(req, err)
 			return
 		}
 		ctx = hoso.NewContextWithPrincipal(ctx, p)
 	}
 	p, err := hoso.ParsePayload(req.Data(), ndjson)
 	if err != nil {
-		respondError(req, err)
+		s.respondError(req, err)
 		return
 	}
 	results := hoso.Ingest(ctx, s.Events, p)
 	if p.Batch {
-		_ = req.Respond(hoso.AppendBatchAnswer(make([]byte, 0, 96*len(results)+16), results))
+		s.respond(req, nil, hoso.AppendBatchAnswer(make([]byte, 0, 96*len(results)+16), results))
 		return
 	}
 	if results[0].Err != nil {
-		respondError(req, results[0].Err)
+		s.respondError(req, results[0].Err)
 		return
 	}
-	_ = req.Respond(results[0].Result.AppendJSON(make([]byte, 0, 128)))
+	s.respond(req, nil, results[0].Result.AppendJSON(make([]byte, 0, 128)))
 }
 
 // authenticate returns the desk that sends req: the one its subject names,
@@ -203,11 +208,28 @@ func (s *IngestService) authenticate(req micro.Request) (*hoso.Principal, error)
 	return p, nil
 }
 
+// respond answers req from a worker. It publishes on the connection itself
+// rather than through req.Respond or req.Error: those record their outcome
+// in a field of req that micro reads, without a lock, as soon as the
+// handler returns, and handle returns as soon as a worker has req. micro's
+// own error count thus stays 0; the service counts its errors itself, in
+// the data of `nats micro stats hoso`.
+func (s *IngestService) respond(req micro.Request, header nats.Header, data []byte) {
+	if req.Reply() == "" {
+		return // a publish, not a request: nobody waits for an answer
+	}
+	_ = s.nc.PublishMsg(&nats.Msg{Subject: req.Reply(), Header: header, Data: data})
+}
+
 // respondError answers with the JSON error body and the micro error headers,
 // whose code is the HTTP status the same error gets on the HTTP door.
-func respondError(req micro.Request, err error) {
+func (s *IngestService) respondError(req micro.Request, err error) {
 	body := hoso.NewErrorBody(err)
-	_ = req.Error(strconv.Itoa(hoso.HTTPStatus(body.Error.Code)), body.Error.Message, mustJSON(body))
+	s.errors.Add(1)
+	s.respond(req, nats.Header{
+		micro.ErrorHeader:     []string{body.Error.Message},
+		micro.ErrorCodeHeader: []string{strconv.Itoa(hoso.HTTPStatus(body.Error.Code))},
+	}, mustJSON(body))
 }
 
 func mustJSON(v any) []byte {
