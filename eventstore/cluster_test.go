@@ -171,20 +171,7 @@ func killLeaderWhileSending(t *testing.T, c *clustertest.Cluster, s *eventstore.
 
 // senderFigures is the line the fault tests log.
 func senderFigures(senders [2]*clustertest.Sender, leaderless float64) string {
-	var requests, sent, appended, dups, retried int64
-	errs := map[string]int64{}
-	for _, s := range senders {
-		requests += s.Requests
-		sent += s.Sent
-		appended += s.Appended
-		dups += s.Duplicates
-		retried += s.Retried
-		for k, v := range s.Errors {
-			errs[k] += v
-		}
-	}
-	return fmt.Sprintf("sent %d in %d requests, acknowledged appended %d, retried %d, duplicates recognised %d, errors %v, seconds without a leader %.1f",
-		sent, requests, appended, retried, dups, errs, leaderless)
+	return fmt.Sprintf("%s, seconds without a leader %.1f", clustertest.Total(senders[:]...), leaderless)
 }
 
 // checkExactlyOnce reads the whole stream: events messages, each id once.

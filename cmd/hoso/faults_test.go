@@ -355,22 +355,11 @@ func TestClusterFaults(t *testing.T) {
 	if victim < 0 || !aKilled {
 		t.Fatalf("the senders finished before the faults (leader killed %v, A killed %v): too little traffic", victim >= 0, aKilled)
 	}
-	var requests, sent, appended, dups, retried int64
-	errCounts := map[string]int64{}
 	for i, s := range senders {
-		t.Logf("sender %d (%s): %d events in %d requests, acknowledged appended %d, duplicates %d, retried %d, errors %v",
-			i, cmp.Or(s.Subject, "hoso.ingest with a bearer header"), s.Sent, s.Requests, s.Appended, s.Duplicates, s.Retried, s.Errors)
-		requests += s.Requests
-		sent += s.Sent
-		appended += s.Appended
-		dups += s.Duplicates
-		retried += s.Retried
-		for k, v := range s.Errors {
-			errCounts[k] += v
-		}
+		t.Logf("sender %d (%s): %s", i, cmp.Or(s.Subject, "hoso.ingest with a bearer header"), s.Counts)
 	}
-	t.Logf("cluster faults: %d events sent by 2 senders in %d requests over %.1f s: acknowledged appended %d, retried %d, duplicates recognised %d, errors %v; stream leaders %v, seconds without a leader %.1f",
-		sent, requests, sendTime.Seconds(), appended, retried, dups, errCounts, leaders, leaderless.Seconds())
+	t.Logf("cluster faults: 2 senders over %.1f s: %s; stream leaders %v, seconds without a leader %.1f",
+		sendTime.Seconds(), clustertest.Total(senders[:]...), leaders, leaderless.Seconds())
 
 	// The killed node catches up; A starts again on its data directory.
 	restart := time.Now()

@@ -680,13 +680,40 @@ type Sender struct {
 	// Attempts bounds the sends of one batch.
 	Attempts int
 
-	// What it saw: requests made, events sent for the first time, events
-	// answered appended or duplicate, events sent again, and the errors
-	// by code (or transport error) of the answers that were not.
-	Requests, Sent, Appended, Duplicates, Retried int64
-	Errors                                        map[string]int64
+	// What it saw.
+	Counts
 	// FirstErrors are the first few errors answered, for the log.
 	FirstErrors []string
+}
+
+// Counts are what senders saw: requests made, events sent for the first
+// time, events answered appended or duplicate, events sent again, and the
+// errors by code (or transport error) of the answers that were not.
+type Counts struct {
+	Requests, Sent, Appended, Duplicates, Retried int64
+	Errors                                        map[string]int64
+}
+
+// Total adds up what senders saw.
+func Total(senders ...*Sender) Counts {
+	total := Counts{Errors: map[string]int64{}}
+	for _, s := range senders {
+		total.Requests += s.Requests
+		total.Sent += s.Sent
+		total.Appended += s.Appended
+		total.Duplicates += s.Duplicates
+		total.Retried += s.Retried
+		for k, v := range s.Errors {
+			total.Errors[k] += v
+		}
+	}
+	return total
+}
+
+// String is the figures as the fault tests log them.
+func (c Counts) String() string {
+	return fmt.Sprintf("sent %d in %d requests, acknowledged appended %d, retried %d, duplicates recognised %d, errors %v",
+		c.Sent, c.Requests, c.Appended, c.Retried, c.Duplicates, c.Errors)
 }
 
 // Run sends every line; it fails only if a batch was still refused after
