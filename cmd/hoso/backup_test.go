@@ -69,23 +69,39 @@ func wardReport(t *testing.T, m *Main) *projections.Report {
 // verifies against the checkpoint an auditor kept, and served it gives the
 // same reports and the same latest checkpoint, then goes on signing with
 // the same key. A backup of the running ledger through NATS checks too.
-func TestBackupRestoreIntoFreshLedger(t *testing.T) {
-	dir := t.TempDir()
-	m, _ := simulatedLedger(t, dir)
-	last, err := m.Store.LastSeq(context.Background())
-	if err != nil {
+// keptLedger is a simulated ledger with what an auditor keeps of it: its
+// latest checkpoint, which covers the whole stream, also in a file, and
+// its ward report.
+type keptLedger struct {
+	m      *Main
+	last   uint64
+	kept   hoso.Checkpoint
+	file   string
+	report *projections.Report
+}
+
+func simulatedKeptLedger(t *testing.T, dir string) keptLedger {
+	t.Helper()
+	k := keptLedger{file: filepath.Join(dir, "kept.note")}
+	k.m, _ = simulatedLedger(t, dir)
+	var err error
+	if k.last, err = k.m.Store.LastSeq(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	kept := waitCheckpoint(t, m, last)
-	if kept.Size != last {
-		t.Fatalf("latest checkpoint %d, stream %d", kept.Size, last)
+	if k.kept = waitCheckpoint(t, k.m, k.last); k.kept.Size != k.last {
+		t.Fatalf("latest checkpoint %d, stream %d", k.kept.Size, k.last)
 	}
-	keptFile := filepath.Join(dir, "kept.note")
-	writeFile(t, keptFile, []byte(kept.Note))
-	before := wardReport(t, m)
-	if before.Total.Received == 0 || before.AsOfSeq != last {
-		t.Fatalf("report of the ledger: %+v", before.Total)
+	writeFile(t, k.file, []byte(k.kept.Note))
+	if k.report = wardReport(t, k.m); k.report.Total.Received == 0 || k.report.AsOfSeq != k.last {
+		t.Fatalf("report of the ledger: %+v", k.report.Total)
 	}
+	return k
+}
+
+func TestBackupRestoreIntoFreshLedger(t *testing.T) {
+	dir := t.TempDir()
+	k := simulatedKeptLedger(t, dir)
+	m, last, kept, keptFile, before := k.m, k.last, k.kept, k.file, k.report
 
 	// Principals: the first admin, a desk, and a revoked desk.
 	data := m.Config.DataDir

@@ -27,18 +27,8 @@ import (
 func TestClusterRestore(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	m, _ := simulatedLedger(t, dir)
-	last, err := m.Store.LastSeq(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kept := waitCheckpoint(t, m, last)
-	if kept.Size != last {
-		t.Fatalf("latest checkpoint %d, stream %d", kept.Size, last)
-	}
-	keptFile := filepath.Join(dir, "kept.note")
-	writeFile(t, keptFile, []byte(kept.Note))
-	before := wardReport(t, m)
+	k := simulatedKeptLedger(t, dir)
+	m, last, kept, keptFile, before := k.m, k.last, k.kept, k.file, k.report
 	data := m.Config.DataDir
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
@@ -54,6 +44,7 @@ func TestClusterRestore(t *testing.T) {
 	// streams of three replicas find too few peers, and restore stops
 	// before it writes anything into them.
 	var out, errOut string
+	var err error
 	var start time.Time
 	deadline := time.Now().Add(time.Minute)
 	for {
