@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,7 +124,7 @@ func (s *IngestService) handle(req micro.Request) {
 		<-s.workers
 	case <-s.quit:
 	}
-	_ = req.Error("503", "service stopping", mustJSON(hoso.NewErrorBody(hoso.Errorf(hoso.EINTERNAL, "service stopping"))))
+	s.respondStatus(req, http.StatusServiceUnavailable, hoso.NewErrorBody(hoso.Errorf(hoso.EINTERNAL, "service stopping")))
 }
 
 // startWorker starts a worker serving req, unless Close has begun.
@@ -225,10 +226,16 @@ func (s *IngestService) respond(req micro.Request, header nats.Header, data []by
 // whose code is the HTTP status the same error gets on the HTTP door.
 func (s *IngestService) respondError(req micro.Request, err error) {
 	body := hoso.NewErrorBody(err)
+	s.respondStatus(req, hoso.HTTPStatus(body.Error.Code), body)
+}
+
+// respondStatus answers body as an error with status in the micro error
+// headers, and counts it.
+func (s *IngestService) respondStatus(req micro.Request, status int, body hoso.ErrorBody) {
 	s.errors.Add(1)
 	s.respond(req, nats.Header{
 		micro.ErrorHeader:     []string{body.Error.Message},
-		micro.ErrorCodeHeader: []string{strconv.Itoa(hoso.HTTPStatus(body.Error.Code))},
+		micro.ErrorCodeHeader: []string{strconv.Itoa(status)},
 	}, mustJSON(body))
 }
 
